@@ -1,0 +1,1 @@
+"""LiteLLM-format proxy configuration: typed model, loader and checks."""

@@ -1,0 +1,304 @@
+"""The provider seam: an adapter behaves as OpenAI chat unless a subclass overrides.
+
+Why: every hook is sans-IO (no network, no environment, no globals) so each is a pure
+function under test, and all upstream I/O goes through one `UpstreamClient`. The hooks
+mirror LiteLLM's `BaseConfig` but are typed and small (STYLE section 3).
+
+Bodies travel as `dict[str, msgspec.Raw]`: the client's JSON values are spliced back
+untouched, so parameters we do not know are forwarded as they came.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import msgspec
+
+from tianji_common.errors import InvalidRequest, UpstreamError
+
+if TYPE_CHECKING:
+    from tianji_gateway.routing.deployment import Deployment
+    from tianji_gateway.streaming.sse import SSEEvent
+
+__all__ = [
+    "ChunkTransformer",
+    "Decoded",
+    "Op",
+    "ProviderAdapter",
+    "ProviderCaps",
+    "Usage",
+    "error_from_status",
+]
+
+
+class Op(enum.StrEnum):
+    """The upstream operation a request maps to."""
+
+    CHAT = "chat"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    """Token counts as OpenAI reports them, with the detail fields flattened."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCaps:
+    """Vendor quirks as data; each flag names the vendor behaviour it stands for."""
+
+    # OpenAI-compatible upstreams accept `stream_options.include_usage`
+    # (https://platform.openai.com/docs/api-reference/chat/create#stream_options).
+    stream_usage: bool = True
+    # Parameters the vendor rejects; dropped with drop_params, else a 400.
+    unsupported_params: frozenset[str] = frozenset()
+    ops: frozenset[Op] = frozenset({Op.CHAT, Op.COMPLETION, Op.EMBEDDING})
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A non-streaming answer in OpenAI's shape, with its usage read out."""
+
+    body: bytes
+    usage: Usage
+    model: str | None = None
+
+
+class ChunkTransformer(Protocol):
+    """Per-stream state: vendor events in, OpenAI chunk payloads out."""
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        """Turn one upstream event into zero or more `data:` payloads for the client."""
+        ...
+
+    def finish(self) -> Usage | None:
+        """Usage seen on the stream, if any (called once, after the last event)."""
+        ...
+
+
+_OPENAI_STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout",
+    409: "conflict",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_from_status(
+    status: int, message: str, *, type_: str | None = None, code: str | None = None
+) -> UpstreamError:
+    """Map an upstream HTTP status to our error: 408/409/429/5xx are retryable."""
+    retryable = status in (408, 409, 429) or status >= 500
+    return UpstreamError(
+        message,
+        status=status,
+        retryable=retryable,
+        type_=type_ or _OPENAI_STATUS_TYPES.get(status, "api_error"),
+        code=code,
+    )
+
+
+class _OpenAIErrorDetail(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    code: str | int | None = None
+    param: str | None = None
+
+
+class _OpenAIErrorBody(msgspec.Struct):
+    error: _OpenAIErrorDetail | str | None = None
+
+
+_error_decoder = msgspec.json.Decoder(_OpenAIErrorBody)
+
+
+class ProviderAdapter:
+    """OpenAI chat/completions/embeddings; subclasses override what differs."""
+
+    name: ClassVar[str] = "openai"
+    default_api_base: ClassVar[str] = "https://api.openai.com/v1"
+    env_key: ClassVar[str | None] = "OPENAI_API_KEY"
+    env_base: ClassVar[str | None] = "OPENAI_API_BASE"
+    caps: ClassVar[ProviderCaps] = ProviderCaps()
+    # True when the upstream speaks OpenAI's wire format, so bodies are relayed as-is.
+    passthrough: ClassVar[bool] = True
+
+    _paths: ClassVar[dict[Op, str]] = {
+        Op.CHAT: "/chat/completions",
+        Op.COMPLETION: "/completions",
+        Op.EMBEDDING: "/embeddings",
+    }
+
+    def url(self, dep: Deployment, op: Op, stream: bool) -> str:
+        """The upstream URL: `api_base` (or the vendor default) plus the op path."""
+        base = (dep.api_base or self.default_api_base).rstrip("/")
+        return base + self._paths[op]
+
+    def headers(self, dep: Deployment) -> list[tuple[str, str]]:
+        """Auth and vendor headers; `extra_headers` from config come last and win."""
+        out = [("content-type", "application/json")]
+        if dep.api_key:
+            out.append(("authorization", "Bearer " + dep.api_key))
+        if dep.organization:
+            out.append(("openai-organization", dep.organization))
+        out.extend(dep.extra_headers)
+        return out
+
+    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+        """Drop or reject what the vendor does not take (`drop_params` decides)."""
+        unsupported = self.caps.unsupported_params
+        drop = dep.additional_drop_params
+        if not unsupported and not drop:
+            return body
+        for name in [k for k in body if k in unsupported or k in drop]:
+            if name in drop or dep.drop_params:
+                del body[name]
+            else:
+                raise InvalidRequest(
+                    f"{self.name} does not support parameter {name!r}. "
+                    "Set drop_params: true to drop it.",
+                    param=name,
+                    code="unsupported_parameter",
+                )
+        return body
+
+    def encode_request(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool
+    ) -> bytes:
+        """The upstream body; OpenAI-compatible vendors take the client's body as-is."""
+        return msgspec.json.encode(body)
+
+    def decode_response(self, raw: bytes, dep: Deployment, op: Op) -> Decoded:
+        """Read usage from an OpenAI-shaped body and relay the bytes unchanged."""
+        view = _response_view.decode(raw)
+        usage = view.usage.normalize() if view.usage else Usage()
+        return Decoded(body=raw, usage=usage, model=view.model)
+
+    def new_stream(self, dep: Deployment, op: Op, include_usage: bool) -> ChunkTransformer:
+        """A relay for OpenAI chunks that strips the usage chunk if not asked for."""
+        return OpenAIChunkRelay(include_usage)
+
+    def map_error(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamError:
+        """Parse OpenAI's `{"error": {...}}` body; fall back to the status alone."""
+        message, type_, code = _parse_openai_error(body)
+        err = error_from_status(status, message or f"upstream returned HTTP {status}",
+                                type_=type_, code=code)
+        retry_after = headers.get("retry-after")
+        if retry_after and status == 429:
+            err.headers["retry-after"] = retry_after
+        return err
+
+
+def _parse_openai_error(body: bytes) -> tuple[str | None, str | None, str | None]:
+    try:
+        parsed = _error_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        text = body[:500].decode("utf-8", "replace").strip()
+        return (text or None), None, None
+    err = parsed.error
+    if isinstance(err, str):
+        return err, None, None
+    if err is None:
+        return None, None, None
+    code = None if err.code is None else str(err.code)
+    return err.message, err.type, code
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = None
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = None
+
+
+class _OpenAIUsage(msgspec.Struct):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
+
+    def normalize(self) -> Usage:
+        prompt = self.prompt_tokens or 0
+        completion = self.completion_tokens or 0
+        ptd, ctd = self.prompt_tokens_details, self.completion_tokens_details
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=self.total_tokens or prompt + completion,
+            cached_tokens=(ptd.cached_tokens or 0) if ptd else 0,
+            reasoning_tokens=(ctd.reasoning_tokens or 0) if ctd else 0,
+        )
+
+
+class _ResponseView(msgspec.Struct):
+    model: str | None = None
+    usage: _OpenAIUsage | None = None
+
+
+class _ChoiceView(msgspec.Struct):
+    finish_reason: str | None = None
+
+
+class _ChunkView(msgspec.Struct):
+    choices: list[_ChoiceView] = []
+    usage: _OpenAIUsage | None = None
+    error: msgspec.Raw | None = None
+
+
+_response_view = msgspec.json.Decoder(_ResponseView)
+_chunk_view = msgspec.json.Decoder(_ChunkView)
+_DONE = b"[DONE]"
+
+
+class OpenAIChunkRelay:
+    """Forward each OpenAI chunk's bytes unchanged; decode only a tiny view of it."""
+
+    __slots__ = ("_include_usage", "_usage")
+
+    def __init__(self, include_usage: bool) -> None:
+        self._include_usage = include_usage
+        self._usage: Usage | None = None
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        """Relay one chunk; the `[DONE]` sentinel is the caller's to send."""
+        data = event.data
+        if data == _DONE or not data:
+            return []
+        try:
+            view = _chunk_view.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return [data]
+        if view.error is not None:
+            raise error_from_status(500, _error_message(view.error))
+        if view.usage is not None:
+            self._usage = view.usage.normalize()
+            if not view.choices and not self._include_usage:
+                return []
+        return [data]
+
+    def finish(self) -> Usage | None:
+        """The usage chunk's numbers, if the upstream sent one."""
+        return self._usage
+
+
+def _error_message(raw: msgspec.Raw) -> str:
+    try:
+        detail = msgspec.json.decode(raw, type=_OpenAIErrorDetail)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return bytes(raw).decode("utf-8", "replace")
+    return detail.message or "upstream stream error"

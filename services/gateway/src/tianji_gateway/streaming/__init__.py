@@ -1,0 +1,1 @@
+"""TianjiLLM gateway: streaming."""
