@@ -100,7 +100,7 @@ class AuthError(GatewayError):
     """Missing or wrong credentials (401)."""
 
     status = 401
-    type = "authentication_error"
+    type = "auth_error"  # LiteLLM's ProxyException type for 401s
     should_retry = False
 
 

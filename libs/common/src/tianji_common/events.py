@@ -39,6 +39,7 @@ class UsageRecorded(Event, frozen=True, kw_only=True, tag="usage.recorded.v1"):
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
     cost: str = "0"  # Decimal as text: exact, and JSON has no decimal type
     latency_ms: float = 0.0

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import msgspec
-
 from tianji_common.errors import InvalidRequest, UpstreamError
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ class Usage(msgspec.Struct, kw_only=True):
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    # Prompt tokens written to the vendor's cache (Anthropic prices them apart).
+    cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
 
 
@@ -194,8 +195,9 @@ class ProviderAdapter:
     def map_error(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamError:
         """Parse OpenAI's `{"error": {...}}` body; fall back to the status alone."""
         message, type_, code = _parse_openai_error(body)
-        err = error_from_status(status, message or f"upstream returned HTTP {status}",
-                                type_=type_, code=code)
+        err = error_from_status(
+            status, message or f"upstream returned HTTP {status}", type_=type_, code=code
+        )
         retry_after = headers.get("retry-after")
         if retry_after and status == 429:
             err.headers["retry-after"] = retry_after

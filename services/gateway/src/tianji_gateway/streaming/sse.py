@@ -25,7 +25,7 @@ class SSEEvent:
 class SSEParser:
     """Feed bytes, get complete events; state is only the partial line and event."""
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_has_data", "_pending_cr")
+    __slots__ = ("_buf", "_data", "_event", "_has_data", "_id", "_pending_cr")
 
     def __init__(self) -> None:
         self._buf = b""

@@ -1,0 +1,129 @@
+"""Gateway wiring: build state from config, expose a Component, or a whole app.
+
+Why a Component: the split gateway serves it alone; `tianji up` composes it with the
+control plane's routes into one app on one port.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from tianji_common.config.model import ProxyConfig
+from tianji_common.http import Component, exception_handlers
+
+from tianji_gateway.api.health import health_routes
+from tianji_gateway.api.llm import llm_routes
+from tianji_gateway.api.models import model_routes
+from tianji_gateway.auth import Authenticator, check_master_key_strength
+from tianji_gateway.lifecycle import Lifecycle
+from tianji_gateway.pipeline import Pipeline
+from tianji_gateway.providers.registry import load_adapters
+from tianji_gateway.routing.build import build_deployments
+from tianji_gateway.routing.router import Router
+from tianji_gateway.settings import GatewaySettings
+from tianji_gateway.state import GatewayState
+from tianji_gateway.upstream.client import UpstreamClient
+from tianji_gateway.usage import Publisher, UsagePublisher
+
+__all__ = ["build_gateway", "create_app", "gateway_version"]
+
+log = logging.getLogger("tianji.gateway")
+
+
+def gateway_version() -> str:
+    """The installed distribution's version (sent as `x-litellm-version`)."""
+    try:
+        return version("tianji-gateway")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_gateway(
+    cfg: ProxyConfig,
+    env: Mapping[str, str],
+    bus: Publisher,
+    *,
+    settings: GatewaySettings | None = None,
+) -> tuple[GatewayState, Component]:
+    """Resolve deployments and build the request path; raises on a weak master key."""
+    settings = settings or GatewaySettings.from_config(cfg, env)
+    check_master_key_strength(settings.master_key, permit_weak=settings.permit_weak_master_key)
+    adapters = load_adapters()
+    built = build_deployments(cfg, env, adapters)
+    for warning in built.warnings:
+        log.warning("%s", warning)
+    aliases: dict[str, str] = dict(cfg.litellm_settings.model_alias_map or {})
+    for alias, target in (cfg.router_settings.model_group_alias or {}).items():
+        aliases[alias] = target["model"] if isinstance(target, dict) else str(target)
+    router = Router(built.deployments, served=adapters.keys(), aliases=aliases, broken=built.broken)
+    upstream = UpstreamClient()
+    usage = UsagePublisher(bus)
+    lifecycle = Lifecycle()
+    pipeline = Pipeline(
+        router=router,
+        adapters=adapters,
+        upstream=upstream,
+        usage=usage,
+        retry_after=cfg.router_settings.retry_after,
+        version=gateway_version(),
+    )
+    auth = Authenticator(settings.master_key, header_name=settings.key_header_name)
+    state = GatewayState(settings, auth, router, pipeline, upstream, usage, lifecycle)
+
+    async def startup() -> None:
+        await upstream.start()
+        usage.start()
+        lifecycle.ready = True
+        log.info(
+            "gateway ready: %d deployments, %d model names",
+            len(built.deployments),
+            len(router.model_names),
+        )
+
+    async def shutdown() -> None:
+        drained = await lifecycle.drain(settings.shutdown_grace_seconds)
+        if not drained:
+            log.warning(
+                "shutdown grace period ended with %d requests in flight", lifecycle.inflight
+            )
+        await usage.close()
+        await upstream.close()
+
+    routes = [*llm_routes(state), *model_routes(state)]
+    component = Component(
+        "gateway",
+        routes,
+        (startup,),
+        (shutdown,),
+        ready=lambda: lifecycle.ready and not lifecycle.draining,
+    )
+    return state, component
+
+
+def create_app(
+    components: list[Component], *, max_body: int, version: str, db_status: str = "Not connected"
+) -> Litestar:
+    """One Litestar app serving the given components plus health routes."""
+    routes = [h for c in components for h in c.routes]
+
+    def ready() -> bool:
+        return all(c.ready() for c in components)
+
+    def inflight() -> int:
+        return 0
+
+    routes.extend(
+        health_routes(ready=ready, inflight=inflight, db=lambda: db_status, version=version)
+    )
+    return Litestar(
+        route_handlers=routes,
+        on_startup=[h for c in components for h in c.on_startup],
+        on_shutdown=[h for c in reversed(components) for h in c.on_shutdown],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=max_body,
+        openapi_config=None,
+        debug=False,
+    )

@@ -1,0 +1,277 @@
+"""The LLM request path: route, call upstream with retries, relay, account.
+
+Why framework-free: the handler in `api/llm.py` only adapts Litestar's request and
+response; everything here is plain async code, testable and cheap. One usage event is
+recorded per parsed request on every exit: success, upstream failure, stream end or
+client disconnect (the generator's `finally`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import msgspec
+from tianji_common.errors import GatewayError, UpstreamError, encode_error
+from tianji_common.events import UsageRecorded
+
+from tianji_gateway.auth import Principal
+from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
+from tianji_gateway.request import ParsedRequest
+from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.router import ModelGroup, Router
+from tianji_gateway.streaming.sse import SSEParser, frame
+from tianji_gateway.upstream.client import UpstreamClient, UpstreamStream
+from tianji_gateway.usage import UsagePublisher
+
+__all__ = ["Complete", "Pipeline", "Streaming"]
+
+_INCLUDE_USAGE = msgspec.Raw(b'{"include_usage":true}')
+_DONE_FRAME = b"data: [DONE]\n\n"
+_CALL_TYPES = {
+    Op.CHAT: "acompletion",
+    Op.COMPLETION: "atext_completion",
+    Op.EMBEDDING: "aembedding",
+}
+
+
+@dataclass(slots=True)
+class Complete:
+    """A whole JSON answer."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Streaming:
+    """An SSE answer whose body is produced as the upstream sends it."""
+
+    headers: dict[str, str]
+    body: AsyncIterator[bytes]
+
+
+@dataclass(slots=True)
+class _Call:
+    """Per-request bookkeeping, turned into the one usage event at the end."""
+
+    request_id: str
+    op: Op
+    principal: Principal
+    parsed: ParsedRequest
+    started: float
+    attempts: int = 0
+    dep: Deployment | None = None
+    upstream_ns: int = 0
+    ttft_ms: float | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Everything a request needs, built once at startup."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        adapters: Mapping[str, ProviderAdapter],
+        upstream: UpstreamClient,
+        usage: UsagePublisher,
+        retry_after: float = 0.0,
+        version: str = "0",
+    ) -> None:
+        self._router = router
+        self._adapters = adapters
+        self._upstream = upstream
+        self._usage = usage
+        self._retry_after = retry_after
+        self._version = version
+
+    async def run(
+        self, op: Op, principal: Principal, parsed: ParsedRequest
+    ) -> Complete | Streaming:
+        """Serve one parsed request; raises GatewayError (already accounted)."""
+        call = _Call(uuid.uuid4().hex, op, principal, parsed, time.perf_counter())
+        try:
+            group = self._router.resolve(parsed.model)
+            return await self._attempts(call, group)
+        except GatewayError as exc:
+            exc.headers.update(self._headers(call))
+            self._record(
+                call,
+                None,
+                status="failure",
+                http_status=exc.http_status,
+                error_type=type(exc).__name__,
+            )
+            raise
+
+    async def _attempts(self, call: _Call, group: ModelGroup) -> Complete | Streaming:
+        tried: set[str] = set()
+        while True:
+            dep = self._router.pick(group, tried)
+            call.dep = dep
+            call.attempts += 1
+            try:
+                if call.parsed.stream:
+                    return await self._stream(call, dep)
+                return await self._complete(call, dep)
+            except UpstreamError as exc:
+                retries = dep.num_retries or 0
+                if not exc.retryable or call.attempts > retries:
+                    raise
+                tried.add(dep.id)
+                if self._retry_after:
+                    await asyncio.sleep(self._retry_after)
+
+    def _prepare(
+        self, call: _Call, dep: Deployment
+    ) -> tuple[ProviderAdapter, str, list[tuple[str, str]], bytes]:
+        adapter = self._adapters.get(dep.provider)
+        if adapter is None:  # a wildcard resolved to a provider we do not serve
+            raise GatewayError(f"unsupported provider: {dep.provider}", status=400)
+        parsed = call.parsed
+        body = {**dep.default_body, **parsed.body} if dep.default_body else dict(parsed.body)
+        body["model"] = msgspec.Raw(msgspec.json.encode(dep.model))
+        if parsed.stream and adapter.caps.stream_usage:
+            body["stream_options"] = _INCLUDE_USAGE
+        body = adapter.map_params(body, dep)
+        payload = adapter.encode_request(body, dep, call.op, parsed.stream)
+        return adapter, adapter.url(dep, call.op, parsed.stream), adapter.headers(dep), payload
+
+    async def _complete(self, call: _Call, dep: Deployment) -> Complete:
+        adapter, url, headers, payload = self._prepare(call, dep)
+        t0 = time.perf_counter_ns()
+        resp = await self._upstream.post(url, headers, payload, dep.timeout)
+        call.upstream_ns += time.perf_counter_ns() - t0
+        if resp.status >= 400:
+            raise adapter.map_error(resp.status, resp.headers, resp.body)
+        decoded = adapter.decode_response(resp.body, dep, call.op)
+        self._record(call, decoded.usage, status="success", http_status=200)
+        return Complete(200, self._headers(call), decoded.body)
+
+    async def _stream(self, call: _Call, dep: Deployment) -> Streaming:
+        adapter, url, headers, payload = self._prepare(call, dep)
+        stack = AsyncExitStack()
+        t0 = time.perf_counter_ns()
+        timeout = dep.stream_timeout or dep.timeout
+        try:
+            up = await stack.enter_async_context(
+                self._upstream.stream(url, headers, payload, timeout)
+            )
+            if up.status >= 400:
+                body = await up.read_all()
+                raise adapter.map_error(up.status, up.headers, body)
+        except BaseException:
+            await stack.aclose()
+            raise
+        call.upstream_ns += time.perf_counter_ns() - t0
+        headers_out = self._headers(call)
+        return Streaming(headers_out, self._relay(call, adapter, dep, up, stack))
+
+    async def _relay(
+        self,
+        call: _Call,
+        adapter: ProviderAdapter,
+        dep: Deployment,
+        up: UpstreamStream,
+        stack: AsyncExitStack,
+    ) -> AsyncIterator[bytes]:
+        parser = SSEParser()
+        tx = adapter.new_stream(dep, call.op, call.parsed.include_usage)
+        outcome, http_status, error_type = "disconnected", 200, None
+        try:
+            async for chunk in up.iter_chunks():
+                for event in parser.feed(chunk):
+                    for out in tx.feed(event):
+                        if call.ttft_ms is None:
+                            call.ttft_ms = (time.perf_counter() - call.started) * 1000
+                        yield frame(out)
+            for event in parser.flush():
+                for out in tx.feed(event):
+                    yield frame(out)
+            yield _DONE_FRAME
+            outcome = "success"
+        except GatewayError as exc:
+            # Mid-stream failure: a final error event, then the stream closes.
+            outcome, http_status, error_type = "failure", exc.http_status, type(exc).__name__
+            yield b"data: " + encode_error(exc) + b"\n\n"
+        finally:
+            # Record first: it is synchronous, so a cancelled disconnect cannot skip it.
+            self._record(
+                call, tx.finish(), status=outcome, http_status=http_status, error_type=error_type
+            )
+            await stack.aclose()
+
+    def _headers(self, call: _Call) -> dict[str, str]:
+        elapsed = (time.perf_counter() - call.started) * 1000
+        overhead = elapsed - call.upstream_ns / 1e6
+        h = {
+            "x-litellm-call-id": call.request_id,
+            "x-litellm-attempted-retries": str(max(call.attempts - 1, 0)),
+            "x-litellm-response-duration-ms": f"{elapsed:.3f}",
+            "x-litellm-overhead-duration-ms": f"{overhead:.3f}",
+            "x-litellm-version": self._version,
+        }
+        dep = call.dep
+        if dep is not None:
+            h["x-litellm-model-id"] = dep.id
+            h["x-litellm-model-group"] = dep.model_name
+            h["x-litellm-model-api-base"] = self._api_base(dep)
+        return h
+
+    def _api_base(self, dep: Deployment) -> str:
+        if dep.api_base:
+            return dep.api_base
+        adapter = self._adapters.get(dep.provider)
+        return adapter.default_api_base if adapter else ""
+
+    def _record(
+        self,
+        call: _Call,
+        usage: Usage | None,
+        *,
+        status: str,
+        http_status: int,
+        error_type: str | None = None,
+    ) -> None:
+        u = usage or Usage()
+        dep, p = call.dep, call.principal
+        now = time.time()
+        self._usage.record(
+            UsageRecorded(
+                event_id=call.request_id,
+                occurred_at=now,
+                request_id=call.request_id,
+                call_type=_CALL_TYPES[call.op],
+                model_group=dep.model_name if dep else call.parsed.model,
+                model=dep.model if dep else "",
+                provider=dep.provider if dep else "",
+                deployment_id=dep.id if dep else "",
+                api_base=self._api_base(dep) if dep else "",
+                key_hash=p.key_hash,
+                key_alias=p.key_alias,
+                user_id=p.user_id,
+                team_id=p.team_id,
+                org_id=p.org_id,
+                end_user=call.parsed.user,
+                status=status,
+                http_status=http_status,
+                error_type=error_type,
+                stream=call.parsed.stream,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
+                total_tokens=u.total_tokens,
+                cached_tokens=u.cached_tokens,
+                cache_creation_tokens=u.cache_creation_tokens,
+                reasoning_tokens=u.reasoning_tokens,
+                latency_ms=(time.perf_counter() - call.started) * 1000,
+                ttft_ms=call.ttft_ms,
+                started_at=now - (time.perf_counter() - call.started),
+            )
+        )

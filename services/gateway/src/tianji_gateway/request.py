@@ -1,0 +1,66 @@
+"""Decoding the client's body once, as `dict[str, Raw]` plus the few fields we read.
+
+Why not a Struct for the whole request: on re-encode msgspec drops every field it was
+not told about (msgspec issue #490), and we must forward unknown parameters untouched.
+`messages` is never parsed on the OpenAI pass-through path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+from tianji_common.errors import InvalidRequest
+
+__all__ = ["ParsedRequest", "parse_body"]
+
+_body_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    """The body's raw values plus the fields routing and accounting need."""
+
+    body: dict[str, msgspec.Raw]
+    model: str
+    stream: bool
+    include_usage: bool
+    user: str | None
+
+
+def _decode(raw: msgspec.Raw | None, typ: type, name: str) -> object:
+    if raw is None:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=typ)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid value for {name!r}: {exc}", param=name) from None
+
+
+def parse_body(raw: bytes, *, model_override: str | None = None) -> ParsedRequest:
+    """Decode and check the fields we act on; everything else stays raw."""
+    if not raw:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        body = _body_decoder.decode(raw)
+    except msgspec.ValidationError:
+        raise InvalidRequest("request body must be a JSON object") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    model = model_override or _decode(body.get("model"), str, "model")
+    if not model or not isinstance(model, str):
+        raise InvalidRequest("missing required parameter: 'model'", param="model")
+    stream = bool(_decode(body.get("stream"), bool | None, "stream"))  # type: ignore[arg-type]  # union is a valid msgspec type
+    opts = _decode(body.get("stream_options"), _StreamOptions | None, "stream_options")  # type: ignore[arg-type]  # union is a valid msgspec type
+    user = _decode(body.get("user"), str | None, "user")  # type: ignore[arg-type]  # union is a valid msgspec type
+    return ParsedRequest(
+        body=body,
+        model=model,
+        stream=stream,
+        include_usage=isinstance(opts, _StreamOptions) and opts.include_usage,
+        user=user if isinstance(user, str) else None,
+    )

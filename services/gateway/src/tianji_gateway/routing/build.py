@@ -1,0 +1,135 @@
+"""Turn the config's `model_list` into resolved deployments, once, at startup.
+
+Why: credentials, provider, timeouts and pre-encoded default parameters are computed
+here so the request path only merges dictionaries (PP-1). A deployment whose provider
+is not served is kept as a startup warning and answers 400 at request time, which is
+what LiteLLM users expect from a misconfigured entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+from tianji_common.config.model import Credential, LiteLLMParams, ModelEntry, ProxyConfig
+from tianji_common.errors import GatewayError
+
+from tianji_gateway.providers.base import ProviderAdapter
+from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
+from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.resolve import resolve_provider
+
+__all__ = ["BuildResult", "build_deployments", "deployment_id"]
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_NUM_RETRIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """Deployments ready to serve, plus what could not be resolved (by group)."""
+
+    deployments: tuple[Deployment, ...]
+    broken: Mapping[str, GatewayError]
+    warnings: tuple[str, ...]
+
+
+def deployment_id(entry: ModelEntry) -> str:
+    """`model_info.id`, else a stable hash of the entry (LiteLLM hashes it too)."""
+    if entry.model_info.id:
+        return entry.model_info.id
+    canon = msgspec.json.encode(
+        {
+            "model_name": entry.model_name,
+            "litellm_params": msgspec.to_builtins(entry.litellm_params),
+        },
+        order="sorted",
+    )
+    return hashlib.sha256(canon).hexdigest()
+
+
+def _credential(params: LiteLLMParams, creds: Mapping[str, Credential]) -> Mapping[str, object]:
+    if not params.litellm_credential_name:
+        return {}
+    cred = creds.get(params.litellm_credential_name)
+    return cred.credential_values if cred else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _one(
+    entry: ModelEntry,
+    cfg: ProxyConfig,
+    env: Mapping[str, str],
+    adapters: Mapping[str, ProviderAdapter],
+    creds: Mapping[str, Credential],
+) -> Deployment:
+    p = entry.litellm_params
+    cred = _credential(p, creds)
+    api_base = p.api_base or _str(cred.get("api_base"))
+    if p.model == "*":
+        provider, upstream = (p.custom_llm_provider or "*"), p.model
+    else:
+        provider, upstream = resolve_provider(
+            p.model,
+            p.custom_llm_provider,
+            api_base,
+            served=adapters.keys(),
+            known=KNOWN_LITELLM_PROVIDERS,
+        )
+    adapter = adapters.get(provider)
+    api_key = p.api_key or _str(cred.get("api_key"))
+    if adapter is not None:
+        api_key = api_key or (env.get(adapter.env_key) if adapter.env_key else None)
+        api_base = api_base or (env.get(adapter.env_base) if adapter.env_base else None)
+    rs, ls = cfg.router_settings, cfg.litellm_settings
+    timeout = p.timeout or rs.timeout or ls.request_timeout or DEFAULT_TIMEOUT
+    retries = next(
+        (v for v in (p.num_retries, rs.num_retries, ls.num_retries) if v is not None),
+        DEFAULT_NUM_RETRIES,
+    )
+    headers = {**(p.headers or {}), **(p.extra_headers or {})}
+    drop = p.drop_params if p.drop_params is not None else ls.drop_params
+    return Deployment(
+        id=deployment_id(entry),
+        model_name=entry.model_name,
+        provider=provider,
+        model=upstream,
+        api_base=api_base,
+        api_key=api_key,
+        api_version=p.api_version or _str(cred.get("api_version")),
+        organization=p.organization,
+        timeout=float(timeout),
+        stream_timeout=p.stream_timeout or rs.stream_timeout,
+        num_retries=retries,
+        weight=float(p.weight) if p.weight else 0.0,
+        rpm=p.rpm,
+        tpm=p.tpm,
+        drop_params=drop,
+        additional_drop_params=frozenset(p.additional_drop_params or ()),
+        default_body={k: msgspec.Raw(msgspec.json.encode(v)) for k, v in p.extra.items()},
+        extra_headers=tuple((k.lower(), str(v)) for k, v in headers.items()),
+        settings=dict(getattr(p, "settings", {}) or {}),
+        model_info=msgspec.to_builtins(entry.model_info),
+    )
+
+
+def build_deployments(
+    cfg: ProxyConfig, env: Mapping[str, str], adapters: Mapping[str, ProviderAdapter]
+) -> BuildResult:
+    """Resolve every `model_list` entry; keep going past broken ones."""
+    creds = {c.credential_name: c for c in cfg.credential_list}
+    out: list[Deployment] = []
+    broken: dict[str, GatewayError] = {}
+    warnings: list[str] = []
+    for i, entry in enumerate(cfg.model_list):
+        try:
+            out.append(_one(entry, cfg, env, adapters, creds))
+        except GatewayError as exc:
+            broken.setdefault(entry.model_name, exc)
+            warnings.append(f"model_list[{i}] ({entry.model_name}): {exc.message}")
+    return BuildResult(tuple(out), broken, tuple(warnings))

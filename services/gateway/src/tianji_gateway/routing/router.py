@@ -1,0 +1,142 @@
+"""Minimal router: model name → deployments, weighted simple-shuffle, retry choice.
+
+Why this shape: the full router (latency/cost/usage strategies, fallbacks, cooldowns)
+comes later behind the same two calls, `resolve` and `pick`. Simple-shuffle weights as
+LiteLLM does: `weight` if any deployment in the group sets it, else `rpm`, else `tpm`,
+else uniform.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from tianji_common.errors import GatewayError, InvalidRequest
+
+from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
+from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.resolve import resolve_provider
+
+__all__ = ["ModelGroup", "Router"]
+
+_WILDCARD_CACHE_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGroup:
+    """Deployments serving one public model name, with their pick weights."""
+
+    name: str
+    deployments: tuple[Deployment, ...]
+    weights: tuple[float, ...]
+
+
+def _weights(deps: tuple[Deployment, ...]) -> tuple[float, ...]:
+    for attr in ("weight", "rpm", "tpm"):
+        values = [getattr(d, attr) or 0 for d in deps]
+        if any(values):
+            return tuple(float(v) for v in values)
+    return tuple(1.0 for _ in deps)
+
+
+def _group(name: str, deps: Iterable[Deployment]) -> ModelGroup:
+    t = tuple(deps)
+    return ModelGroup(name, t, _weights(t))
+
+
+class Router:
+    """Resolves a requested model to a group and picks deployments from it."""
+
+    def __init__(
+        self,
+        deployments: Iterable[Deployment],
+        *,
+        served: Iterable[str],
+        aliases: Mapping[str, str] | None = None,
+        broken: Mapping[str, GatewayError] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        by_name: dict[str, list[Deployment]] = {}
+        for d in deployments:
+            by_name.setdefault(d.model_name, []).append(d)
+        self._exact = {n: _group(n, ds) for n, ds in by_name.items() if "*" not in n}
+        # Most specific wildcard first: `openai/*` before `*`.
+        self._wild = sorted(
+            ((n, _group(n, ds)) for n, ds in by_name.items() if "*" in n),
+            key=lambda item: -len(item[0].replace("*", "")),
+        )
+        self._served = frozenset(served)
+        self._aliases = dict(aliases or {})
+        self._broken = dict(broken or {})
+        self._rng = rng
+        self._wild_cache: dict[str, ModelGroup] = {}
+
+    @property
+    def model_names(self) -> list[str]:
+        """Public model names (exact groups), as `/v1/models` lists them."""
+        return list(self._exact)
+
+    def resolve(self, requested: str) -> ModelGroup:
+        """The group for a requested model, through aliases and wildcards."""
+        name = self._aliases.get(requested, requested)
+        group = self._exact.get(name)
+        if group is not None:
+            return group
+        if name in self._broken:
+            raise self._broken[name]
+        cached = self._wild_cache.get(name)
+        if cached is not None:
+            return cached
+        for pattern, wild in self._wild:
+            if fnmatch.fnmatchcase(name, pattern):
+                group = _group(name, (self._materialize(d, name) for d in wild.deployments))
+                if len(self._wild_cache) < _WILDCARD_CACHE_MAX:
+                    self._wild_cache[name] = group
+                return group
+        raise InvalidRequest(
+            f"Invalid model name passed in model={requested}. "
+            "Call `/v1/models` to view available models for your key.",
+            param="model",
+            code="model_not_found",
+        )
+
+    def _materialize(self, dep: Deployment, requested: str) -> Deployment:
+        """A wildcard deployment made concrete for one requested model name."""
+        if dep.model == "*":
+            provider, upstream = resolve_provider(
+                requested,
+                None if dep.provider == "*" else dep.provider,
+                dep.api_base,
+                served=self._served,
+                known=KNOWN_LITELLM_PROVIDERS,
+            )
+        else:
+            provider = dep.provider
+            prefix = dep.model[:-1]  # "gpt-*" → "gpt-"; "*" handled above
+            tail = requested.partition("/")[2] if "/" in requested else requested
+            upstream = tail if not prefix or tail.startswith(prefix) else prefix + tail
+        return replace(dep, model_name=requested, provider=provider, model=upstream)
+
+    def pick(
+        self, group: ModelGroup, exclude: frozenset[str] | set[str] = frozenset()
+    ) -> Deployment:
+        """Weighted random choice; deployments already tried are skipped if others remain."""
+        deps, weights = group.deployments, group.weights
+        if exclude and len(deps) > 1:
+            keep = [i for i, d in enumerate(deps) if d.id not in exclude]
+            if keep:
+                deps = tuple(deps[i] for i in keep)
+                weights = tuple(weights[i] for i in keep)
+        if len(deps) == 1:
+            return deps[0]
+        total = sum(weights)
+        if total <= 0:
+            return deps[int(self._rng() * len(deps)) % len(deps)]
+        point = self._rng() * total
+        for dep, w in zip(deps, weights, strict=True):
+            point -= w
+            if point < 0:
+                return dep
+        return deps[-1]

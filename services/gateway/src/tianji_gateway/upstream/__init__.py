@@ -1,0 +1,1 @@
+"""Upstream HTTP I/O: the one seam every provider call goes through."""

@@ -1,0 +1,111 @@
+"""`tianji up`: gateway, control plane and spend-worker in one process, on one port.
+
+Why: a new user needs nothing but Python. The same components run split on Postgres,
+NATS and Redis; here only the adapters differ: SQLite (or DATABASE_URL), the in-process
+bus and in-memory counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from tianji_common.bus.memory import MemoryBus
+from tianji_common.config.model import ProxyConfig
+from tianji_common.db.migrate import migrate
+from tianji_control_plane.app import build_control_plane
+from tianji_gateway.app import build_gateway, create_app, gateway_version
+from tianji_gateway.settings import GatewaySettings
+from tianji_spend_worker.consumer import run_spend_worker
+
+from tianji.serve import serve_app
+
+__all__ = ["ensure_master_key", "run_all_in_one"]
+
+log = logging.getLogger("tianji.up")
+
+
+def ensure_master_key(settings: GatewaySettings, state_dir: Path) -> GatewaySettings:
+    """No master key and no opt-out: generate one into the state dir (mode 0600).
+
+    Why not run open: every route would be unauthenticated. Why not refuse: `tianji up`
+    must work on a fresh machine with one command. The key is written to a file, never
+    logged.
+    """
+    if settings.master_key or settings.permit_weak_master_key:
+        return settings
+    path = state_dir / "master_key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        key = "sk-" + secrets.token_urlsafe(32)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        log.warning(
+            "no master key set: generated one in %s (set TIANJI_MASTER_KEY "
+            "or general_settings.master_key to choose your own)",
+            path,
+        )
+    return GatewaySettings(**{**_fields(settings), "master_key": key})
+
+
+def _fields(settings: GatewaySettings) -> dict[str, object]:
+    return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
+
+
+def database_url(cfg: ProxyConfig, env: Mapping[str, str], state_dir: Path) -> str:
+    """DATABASE_URL, then general_settings.database_url, else SQLite in the state dir."""
+    url = env.get("DATABASE_URL") or cfg.general_settings.database_url
+    if url:
+        return url
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(state_dir / 'tianji.db').resolve()}"
+
+
+async def run_all_in_one(
+    cfg: ProxyConfig, env: Mapping[str, str], *, host: str, port: int, state_dir: Path
+) -> None:
+    """Build every component, serve until a signal, then shut down in order."""
+    settings = ensure_master_key(GatewaySettings.from_config(cfg, env), state_dir)
+    db_url = database_url(cfg, env, state_dir)
+    await migrate(db_url)
+    bus = MemoryBus()
+    await bus.start()
+    state, gateway = build_gateway(cfg, env, bus, settings=settings)
+    control = build_control_plane(db_url)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_spend_worker(bus, db_url, stop), name="spend-worker")
+    app = create_app(
+        [gateway, control],
+        max_body=settings.max_request_bytes,
+        version=gateway_version(),
+        db_status="connected",
+    )
+    log.info("tianji up: listening on http://%s:%d", host, port)
+
+    def on_signal() -> None:
+        state.lifecycle.draining = True
+
+    try:
+        await serve_app(app, host=host, port=port, on_signal=on_signal)
+    finally:
+        # The gateway's shutdown hook has drained requests and flushed usage into the
+        # bus; give the spend-worker a bounded moment to write it, then stop it.
+        await _settle(bus)
+        stop.set()
+        await asyncio.wait_for(worker, timeout=15)
+        await bus.close()
+
+
+async def _settle(bus: MemoryBus, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while bus.pending() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
