@@ -8,6 +8,7 @@ bus and in-memory counters.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -18,12 +19,11 @@ from pathlib import Path
 from tianji_common.bus.memory import MemoryBus
 from tianji_common.config.model import ProxyConfig
 from tianji_common.db.migrate import migrate
+from tianji_common.serve import serve_app
 from tianji_control_plane.app import build_control_plane
 from tianji_gateway.app import build_gateway, create_app, gateway_version
 from tianji_gateway.settings import GatewaySettings
 from tianji_spend_worker.consumer import run_spend_worker
-
-from tianji.serve import serve_app
 
 __all__ = ["ensure_master_key", "run_all_in_one"]
 
@@ -53,11 +53,7 @@ def ensure_master_key(settings: GatewaySettings, state_dir: Path) -> GatewaySett
             "or general_settings.master_key to choose your own)",
             path,
         )
-    return GatewaySettings(**{**_fields(settings), "master_key": key})
-
-
-def _fields(settings: GatewaySettings) -> dict[str, object]:
-    return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
+    return dataclasses.replace(settings, master_key=key)
 
 
 def database_url(cfg: ProxyConfig, env: Mapping[str, str], state_dir: Path) -> str:
@@ -107,5 +103,6 @@ async def run_all_in_one(
 async def _settle(bus: MemoryBus, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while bus.pending() and loop.time() < deadline:
+    # A bounded poll, once, at shutdown: the memory bus exposes a count, not an event.
+    while bus.pending() and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)

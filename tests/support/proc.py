@@ -73,7 +73,14 @@ def start_tianji(
         cfg.write_text(config_text)
         cmd += ["--config", str(cfg)]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    full_env = {**os.environ, **(env or {})}
+    # Hermetic by default: `tianji up` must not pick up the CI's DATABASE_URL/NATS_URL
+    # unless a test asks for them explicitly.
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL", "TIANJI_STATE_DIR")
+    }
+    full_env = {**base, **(env or {})}
     log_path = workdir / "tianji.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.types import ControllerRouterHandler
 
@@ -26,7 +26,7 @@ from tianji_common.errors import (
 )
 from tianji_common.routes import load_catalog
 
-__all__ = ["Component", "error_response", "exception_handlers"]
+__all__ = ["Component", "compose_app", "error_response", "exception_handlers"]
 
 log = logging.getLogger("tianji.http")
 
@@ -108,3 +108,35 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         HTTPException: _http_error,
         Exception: _unhandled,
     }
+
+
+def compose_app(
+    components: Sequence[Component],
+    *,
+    max_body: int,
+    version: str,
+    db_status: str = "Not connected",
+) -> Litestar:
+    """One Litestar app serving the components plus the health probes.
+
+    Readiness is the AND of every component's; shutdown hooks run in reverse order, so
+    the gateway drains before the components it depends on close.
+    """
+    from tianji_common.health import health_routes
+
+    routes = [h for c in components for h in c.routes]
+
+    def ready() -> bool:
+        return all(c.ready() for c in components)
+
+    routes.extend(health_routes(ready=ready, db=lambda: db_status, version=version))
+    return Litestar(
+        route_handlers=routes,
+        on_startup=[h for c in components for h in c.on_startup],
+        on_shutdown=[h for c in reversed(components) for h in c.on_shutdown],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=max_body,
+        openapi_config=None,
+        logging_config=None,  # keep our redacting handlers (litestar would replace them)
+        debug=False,
+    )

@@ -8,9 +8,10 @@ shared route catalog), and this component owns the database connection and readi
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from piccolo.engine.postgres import PostgresEngine
-from tianji_common.db.engine import engine_from_url
+from piccolo.engine.base import Engine
+from tianji_common.db.engine import close_engine, open_engine, run_sql
 from tianji_common.http import Component
 
 __all__ = ["build_control_plane", "redact_url"]
@@ -28,25 +29,24 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
 
 
-class _DbState:
+class _Db:
     def __init__(self) -> None:
-        self.connected = False
+        self.engine: Engine[Any] | None = None
 
 
 def build_control_plane(database_url: str) -> Component:
     """A component whose readiness follows the database connection."""
-    engine = engine_from_url(database_url)
-    state = _DbState()
+    db = _Db()
 
     async def startup() -> None:
-        if isinstance(engine, PostgresEngine):
-            await engine.start_connection_pool(max_size=10)
-        await engine.run_ddl("SELECT 1")
-        state.connected = True
+        db.engine = await open_engine(database_url, max_size=10)
+        await run_sql(db.engine, "SELECT 1")
         log.info("control plane connected to %s", redact_url(database_url))
 
     async def shutdown() -> None:
-        if isinstance(engine, PostgresEngine):
-            await engine.close_connection_pool()
+        if db.engine is not None:
+            await close_engine(db.engine)
 
-    return Component("control-plane", [], (startup,), (shutdown,), ready=lambda: state.connected)
+    return Component(
+        "control-plane", [], (startup,), (shutdown,), ready=lambda: db.engine is not None
+    )

@@ -10,11 +10,9 @@ import logging
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 
-from litestar import Litestar
 from tianji_common.config.model import ProxyConfig
-from tianji_common.http import Component, exception_handlers
+from tianji_common.http import Component, compose_app
 
-from tianji_gateway.api.health import health_routes
 from tianji_gateway.api.llm import llm_routes
 from tianji_gateway.api.models import model_routes
 from tianji_gateway.auth import Authenticator, check_master_key_strength
@@ -25,7 +23,7 @@ from tianji_gateway.routing.build import build_deployments
 from tianji_gateway.routing.router import Router
 from tianji_gateway.settings import GatewaySettings
 from tianji_gateway.state import GatewayState
-from tianji_gateway.upstream.client import UpstreamClient
+from tianji_gateway.upstream.client import PoolSettings, UpstreamClient
 from tianji_gateway.usage import Publisher, UsagePublisher
 
 __all__ = ["build_gateway", "create_app", "gateway_version"]
@@ -59,7 +57,7 @@ def build_gateway(
     for alias, target in (cfg.router_settings.model_group_alias or {}).items():
         aliases[alias] = target["model"] if isinstance(target, dict) else str(target)
     router = Router(built.deployments, served=adapters.keys(), aliases=aliases, broken=built.broken)
-    upstream = UpstreamClient()
+    upstream = UpstreamClient(PoolSettings(max_response_bytes=settings.max_response_bytes))
     usage = UsagePublisher(bus)
     lifecycle = Lifecycle()
     pipeline = Pipeline(
@@ -103,27 +101,4 @@ def build_gateway(
     return state, component
 
 
-def create_app(
-    components: list[Component], *, max_body: int, version: str, db_status: str = "Not connected"
-) -> Litestar:
-    """One Litestar app serving the given components plus health routes."""
-    routes = [h for c in components for h in c.routes]
-
-    def ready() -> bool:
-        return all(c.ready() for c in components)
-
-    def inflight() -> int:
-        return 0
-
-    routes.extend(
-        health_routes(ready=ready, inflight=inflight, db=lambda: db_status, version=version)
-    )
-    return Litestar(
-        route_handlers=routes,
-        on_startup=[h for c in components for h in c.on_startup],
-        on_shutdown=[h for c in reversed(components) for h in c.on_shutdown],
-        exception_handlers=exception_handlers(),
-        request_max_body_size=max_body,
-        openapi_config=None,
-        debug=False,
-    )
+create_app = compose_app  # the gateway alone, or composed with other components

@@ -16,7 +16,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import msgspec
-from tianji_common.errors import GatewayError, UpstreamError, encode_error
+from tianji_common.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotImplementedFeature,
+    UpstreamError,
+    encode_error,
+)
 from tianji_common.events import UsageRecorded
 
 from tianji_gateway.auth import Principal
@@ -36,6 +42,7 @@ _CALL_TYPES = {
     Op.CHAT: "acompletion",
     Op.COMPLETION: "atext_completion",
     Op.EMBEDDING: "aembedding",
+    Op.MESSAGES: "anthropic_messages",
 }
 
 
@@ -70,6 +77,35 @@ class _Call:
     upstream_ns: int = 0
     ttft_ms: float | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _unsupported_op(op: Op, provider: str) -> GatewayError:
+    if op is Op.MESSAGES:
+        return NotImplementedFeature(
+            f"/v1/messages for {provider} deployments (Anthropic-format requests to a "
+            "non-Anthropic provider) is not implemented in TianjiLLM yet"
+        )
+    return InvalidRequest(
+        f"provider {provider} does not support {op.value} requests",
+        param="model",
+        code="unsupported_operation",
+    )
+
+
+class _AnthropicErrorDetail(msgspec.Struct):
+    type: str
+    message: str
+
+
+class _AnthropicError(msgspec.Struct):
+    error: _AnthropicErrorDetail
+    type: str = "error"
+
+
+def _anthropic_error_frame(exc: GatewayError) -> bytes:
+    """A mid-stream error in Anthropic's event shape, for Messages clients."""
+    body = _AnthropicError(_AnthropicErrorDetail(exc.body().error.type, exc.message))
+    return frame(msgspec.json.encode(body), "error")
 
 
 class Pipeline:
@@ -135,12 +171,15 @@ class Pipeline:
         adapter = self._adapters.get(dep.provider)
         if adapter is None:  # a wildcard resolved to a provider we do not serve
             raise GatewayError(f"unsupported provider: {dep.provider}", status=400)
+        if call.op not in adapter.caps.ops:
+            raise _unsupported_op(call.op, dep.provider)
         parsed = call.parsed
         body = {**dep.default_body, **parsed.body} if dep.default_body else dict(parsed.body)
         body["model"] = msgspec.Raw(msgspec.json.encode(dep.model))
-        if parsed.stream and adapter.caps.stream_usage:
-            body["stream_options"] = _INCLUDE_USAGE
-        body = adapter.map_params(body, dep)
+        if call.op is not Op.MESSAGES:  # native Messages bodies are the vendor's own
+            if parsed.stream and adapter.caps.stream_usage:
+                body["stream_options"] = _INCLUDE_USAGE
+            body = adapter.map_params(body, dep)
         payload = adapter.encode_request(body, dep, call.op, parsed.stream)
         return adapter, adapter.url(dep, call.op, parsed.stream), adapter.headers(dep), payload
 
@@ -184,6 +223,8 @@ class Pipeline:
     ) -> AsyncIterator[bytes]:
         parser = SSEParser()
         tx = adapter.new_stream(dep, call.op, call.parsed.include_usage)
+        framed = getattr(tx, "framed", False)  # the transformer writes whole SSE frames
+        anthropic_client = call.op is Op.MESSAGES
         outcome, http_status, error_type = "disconnected", 200, None
         try:
             async for chunk in up.iter_chunks():
@@ -191,16 +232,21 @@ class Pipeline:
                     for out in tx.feed(event):
                         if call.ttft_ms is None:
                             call.ttft_ms = (time.perf_counter() - call.started) * 1000
-                        yield frame(out)
+                        yield out if framed else frame(out)
             for event in parser.flush():
                 for out in tx.feed(event):
-                    yield frame(out)
-            yield _DONE_FRAME
+                    yield out if framed else frame(out)
+            if not anthropic_client:
+                yield _DONE_FRAME
             outcome = "success"
         except GatewayError as exc:
             # Mid-stream failure: a final error event, then the stream closes.
             outcome, http_status, error_type = "failure", exc.http_status, type(exc).__name__
-            yield b"data: " + encode_error(exc) + b"\n\n"
+            yield (
+                _anthropic_error_frame(exc)
+                if anthropic_client
+                else (b"data: " + encode_error(exc) + b"\n\n")
+            )
         finally:
             # Record first: it is synchronous, so a cancelled disconnect cannot skip it.
             self._record(

@@ -15,6 +15,7 @@ __all__ = ["GatewaySettings"]
 
 _TRUE = {"1", "true", "yes", "on"}
 DEFAULT_MAX_BODY_MB = 32.0
+DEFAULT_MAX_RESPONSE_MB = 64.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class GatewaySettings:
     master_key: str | None
     permit_weak_master_key: bool
     max_request_bytes: int
+    max_response_bytes: int
     completion_model: str | None
     embedding_model: str | None
     key_header_name: str | None
@@ -48,6 +50,9 @@ class GatewaySettings:
             permit_weak_master_key=gs.dangerously_permit_weak_or_unset_master_key
             or permit_env.lower() in _TRUE,
             max_request_bytes=int(max_mb * 1024 * 1024),
+            max_response_bytes=int(
+                (gs.max_response_size_mb or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024
+            ),
             completion_model=gs.completion_model,
             embedding_model=gs.embedding_model,
             key_header_name=gs.litellm_key_header_name,

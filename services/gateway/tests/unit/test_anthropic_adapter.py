@@ -57,7 +57,7 @@ def test_class_attributes() -> None:
     assert AnthropicAdapter.env_key == "ANTHROPIC_API_KEY"
     assert AnthropicAdapter.env_base == "ANTHROPIC_API_BASE"
     assert AnthropicAdapter.passthrough is False
-    assert AnthropicAdapter.caps.ops == frozenset({Op.CHAT})
+    assert AnthropicAdapter.caps.ops == frozenset({Op.CHAT, Op.MESSAGES})
 
 
 @pytest.mark.parametrize(
@@ -656,7 +656,11 @@ def test_decode_usage_with_cache() -> None:
         "cache_read_input_tokens": 3000,
     }
     assert usage == Usage(
-        prompt_tokens=4020, completion_tokens=7, total_tokens=4027, cached_tokens=3000
+        prompt_tokens=4020,
+        completion_tokens=7,
+        total_tokens=4027,
+        cached_tokens=3000,
+        cache_creation_tokens=1000,
     )
 
 
@@ -763,7 +767,11 @@ def test_stream_text_then_tools() -> None:
         },
     ]
     assert usage == Usage(
-        prompt_tokens=872, completion_tokens=89, total_tokens=961, cached_tokens=300
+        prompt_tokens=872,
+        completion_tokens=89,
+        total_tokens=961,
+        cached_tokens=300,
+        cache_creation_tokens=100,
     )
     arguments: dict[int, str] = {}
     for c in chunks:
@@ -783,7 +791,11 @@ def test_stream_without_include_usage() -> None:
     assert "usage" not in chunks[-1]
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     assert usage == Usage(
-        prompt_tokens=872, completion_tokens=89, total_tokens=961, cached_tokens=300
+        prompt_tokens=872,
+        completion_tokens=89,
+        total_tokens=961,
+        cached_tokens=300,
+        cache_creation_tokens=100,
     )
 
 

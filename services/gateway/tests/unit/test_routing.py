@@ -139,6 +139,22 @@ def test_alias_and_wildcards() -> None:
     assert (g.deployments[0].provider, g.deployments[0].model) == ("anthropic", "claude-x")
 
 
+def test_wildcard_captures_fill_the_template() -> None:
+    cfg = load_config_text(
+        "model_list:\n"
+        "  - {model_name: 'team-a/*', litellm_params: {model: 'openai/*'}}\n"
+        "  - {model_name: 'claude-*', litellm_params: {model: 'anthropic/claude-*'}}\n",
+        Path("."),
+        {},
+    ).config
+    adapters = load_adapters()
+    router = Router(build_deployments(cfg, {}, adapters).deployments, served=adapters.keys())
+    dep = router.resolve("team-a/gpt-4o").deployments[0]
+    assert (dep.provider, dep.model, dep.model_name) == ("openai", "gpt-4o", "team-a/gpt-4o")
+    dep = router.resolve("claude-3-haiku").deployments[0]
+    assert (dep.provider, dep.model) == ("anthropic", "claude-3-haiku")
+
+
 def test_wildcard_unknown_provider_is_400() -> None:
     _, router = build()
     with pytest.raises(UnsupportedProvider, match="unsupported provider: foo"):

@@ -26,7 +26,13 @@ __all__ = [
 
 
 class LiteLLMParams(msgspec.Struct, kw_only=True):
-    """How to call one deployment. `extra` holds keys forwarded to the provider call."""
+    """How to call one deployment. `extra` holds keys forwarded to the provider call.
+
+    `extra`: OpenAI request params (temperature, max_tokens, ...), unknown keys and the
+    contents of `extra_body`, sent upstream as body defaults, as LiteLLM does.
+    `settings`: recognised LiteLLM-internal keys (aws_*, vertex_*, costs, mock_response,
+    ...) that are never sent to the provider.
+    """
 
     model: str
     api_key: str | None = None
@@ -52,6 +58,7 @@ class LiteLLMParams(msgspec.Struct, kw_only=True):
     region_name: str | None = None
     base_model: str | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class ModelInfo(msgspec.Struct, kw_only=True):

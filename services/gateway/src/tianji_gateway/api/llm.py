@@ -82,4 +82,8 @@ def llm_routes(state: GatewayState) -> list[ControllerRouterHandler]:
     ) -> Response[Any]:
         return await serve(request, Op.EMBEDDING, model)
 
-    return [chat, completions, embeddings]
+    @post("/v1/messages", status_code=200, name="anthropic_messages")
+    async def messages(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await serve(request, Op.MESSAGES, None)
+
+    return [chat, completions, embeddings, messages]

@@ -18,6 +18,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from tianji_common.errors import InvalidRequest
 
+from tianji_gateway.providers._anthropic_native import NativeMessagesRelay, native_usage
 from tianji_gateway.providers._anthropic_stream import (
     JSON_TOOL_NAME,
     AnthropicMessage,
@@ -168,7 +169,9 @@ class AnthropicAdapter(ProviderAdapter):
     env_key: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     env_base: ClassVar[str | None] = "ANTHROPIC_API_BASE"
     caps: ClassVar[ProviderCaps] = ProviderCaps(
-        stream_usage=False, unsupported_params=_UNSUPPORTED, ops=frozenset({Op.CHAT})
+        stream_usage=False,
+        unsupported_params=_UNSUPPORTED,
+        ops=frozenset({Op.CHAT, Op.MESSAGES}),
     )
     passthrough: ClassVar[bool] = False
 
@@ -191,6 +194,8 @@ class AnthropicAdapter(ProviderAdapter):
         self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool
     ) -> bytes:
         """The Messages body; idempotent with `map_params`, so call order does not matter."""
+        if op is Op.MESSAGES:  # native client: the body is already Anthropic's
+            return encoder.encode(body)
         params = self.map_params(dict(body), dep)
         _check_n(params, dep)
         thinking = _thinking(params)
@@ -217,6 +222,8 @@ class AnthropicAdapter(ProviderAdapter):
 
     def decode_response(self, raw: bytes, dep: Deployment, op: Op) -> Decoded:
         """An OpenAI `chat.completion` built from an Anthropic message."""
+        if op is Op.MESSAGES:
+            return Decoded(body=raw, usage=native_usage(raw))
         try:
             msg = _message_decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -237,6 +244,8 @@ class AnthropicAdapter(ProviderAdapter):
 
     def new_stream(self, dep: Deployment, op: Op, include_usage: bool) -> ChunkTransformer:
         """Per-stream state translating Anthropic SSE events into OpenAI chunks."""
+        if op is Op.MESSAGES:
+            return NativeMessagesRelay()
         return AnthropicStream(dep.model, include_usage, int(time.time()))
 
     def map_error(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamError:

@@ -38,6 +38,7 @@ class Op(enum.StrEnum):
     CHAT = "chat"
     COMPLETION = "completion"
     EMBEDDING = "embedding"
+    MESSAGES = "messages"  # Anthropic Messages API from the client
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -141,6 +142,7 @@ class ProviderAdapter:
         Op.CHAT: "/chat/completions",
         Op.COMPLETION: "/completions",
         Op.EMBEDDING: "/embeddings",
+        Op.MESSAGES: "/messages",
     }
 
     def url(self, dep: Deployment, op: Op, stream: bool) -> str:

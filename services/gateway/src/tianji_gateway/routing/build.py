@@ -71,8 +71,9 @@ def _one(
     p = entry.litellm_params
     cred = _credential(p, creds)
     api_base = p.api_base or _str(cred.get("api_base"))
-    if p.model == "*":
-        provider, upstream = (p.custom_llm_provider or "*"), p.model
+    template = p.model if "*" in p.model else None
+    if template is not None:
+        provider, upstream = _wildcard_provider(p.model, p.custom_llm_provider, adapters), p.model
     else:
         provider, upstream = resolve_provider(
             p.model,
@@ -115,7 +116,19 @@ def _one(
         extra_headers=tuple((k.lower(), str(v)) for k, v in headers.items()),
         settings=dict(getattr(p, "settings", {}) or {}),
         model_info=msgspec.to_builtins(entry.model_info),
+        template=template,
+        custom_provider=p.custom_llm_provider,
     )
+
+
+def _wildcard_provider(
+    model: str, custom: str | None, adapters: Mapping[str, ProviderAdapter]
+) -> str:
+    """The provider a wildcard template names (`openai/*`), or `*` if it names none."""
+    if custom:
+        return custom
+    prefix, sep, _ = model.partition("/")
+    return prefix if sep and (prefix in adapters or prefix in KNOWN_LITELLM_PROVIDERS) else "*"
 
 
 def build_deployments(

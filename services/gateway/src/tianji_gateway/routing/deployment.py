@@ -41,8 +41,7 @@ class Deployment:
     # Provider-specific settings (aws_*, vertex_*, ...) kept raw for adapters.
     settings: dict[str, Any] = field(default_factory=dict)
     model_info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def wildcard(self) -> bool:
-        """True for `model_name: "*"` / `openai/*` style deployments."""
-        return self.model.endswith("*")
+    # Wildcard deployments: the `litellm_params.model` template (`openai/*`, `*`) and an
+    # explicit `custom_llm_provider`, resolved per requested model by the router.
+    template: str | None = None
+    custom_provider: str | None = None

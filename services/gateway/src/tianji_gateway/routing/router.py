@@ -9,7 +9,9 @@ else uniform.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -39,6 +41,12 @@ def _weights(deps: tuple[Deployment, ...]) -> tuple[float, ...]:
         if any(values):
             return tuple(float(v) for v in values)
     return tuple(1.0 for _ in deps)
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """`openai/*` → `openai/(.*)`: one capture per `*`, everything else literal."""
+    return re.compile("(.*)".join(re.escape(p) for p in pattern.split("*")))
 
 
 def _group(name: str, deps: Iterable[Deployment]) -> ModelGroup:
@@ -91,7 +99,9 @@ class Router:
             return cached
         for pattern, wild in self._wild:
             if fnmatch.fnmatchcase(name, pattern):
-                group = _group(name, (self._materialize(d, name) for d in wild.deployments))
+                group = _group(
+                    name, (self._materialize(d, name, pattern) for d in wild.deployments)
+                )
                 if len(self._wild_cache) < _WILDCARD_CACHE_MAX:
                     self._wild_cache[name] = group
                 return group
@@ -102,21 +112,27 @@ class Router:
             code="model_not_found",
         )
 
-    def _materialize(self, dep: Deployment, requested: str) -> Deployment:
-        """A wildcard deployment made concrete for one requested model name."""
-        if dep.model == "*":
-            provider, upstream = resolve_provider(
-                requested,
-                None if dep.provider == "*" else dep.provider,
-                dep.api_base,
-                served=self._served,
-                known=KNOWN_LITELLM_PROVIDERS,
-            )
+    def _materialize(self, dep: Deployment, requested: str, pattern: str) -> Deployment:
+        """A wildcard deployment made concrete for one requested model name.
+
+        As LiteLLM's pattern router does: what each `*` of the model_name matched fills
+        the `*` of `litellm_params.model` (`wild/*` + `openai/*`: `wild/x` → `openai/x`).
+        """
+        template = dep.template or "*"
+        if template == "*":
+            concrete = requested
         else:
-            provider = dep.provider
-            prefix = dep.model[:-1]  # "gpt-*" → "gpt-"; "*" handled above
-            tail = requested.partition("/")[2] if "/" in requested else requested
-            upstream = tail if not prefix or tail.startswith(prefix) else prefix + tail
+            match = _pattern_regex(pattern).fullmatch(requested)
+            captures = list(match.groups()) if match else []
+            head, *rest = template.split("*")
+            concrete = head + "".join((captures.pop(0) if captures else "") + p for p in rest)
+        provider, upstream = resolve_provider(
+            concrete,
+            dep.custom_provider,
+            dep.api_base,
+            served=self._served,
+            known=KNOWN_LITELLM_PROVIDERS,
+        )
         return replace(dep, model_name=requested, provider=provider, model=upstream)
 
     def pick(

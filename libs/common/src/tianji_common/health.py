@@ -19,11 +19,10 @@ class _Readiness(msgspec.Struct):
     status: str
     db: str
     litellm_version: str
-    in_flight: int
 
 
 def health_routes(
-    *, ready: Callable[[], bool], inflight: Callable[[], int], db: Callable[[], str], version: str
+    *, ready: Callable[[], bool], db: Callable[[], str], version: str
 ) -> list[ControllerRouterHandler]:
     """`/health/liveliness` (LiteLLM's spelling), `/health/liveness`, `/health/readiness`."""
 
@@ -34,7 +33,7 @@ def health_routes(
     @get("/health/readiness", name="readiness")
     async def readiness() -> Response[bytes]:
         ok = ready()
-        body = _Readiness("healthy" if ok else "unavailable", db(), version, inflight())
+        body = _Readiness("healthy" if ok else "unavailable", db(), version)
         return Response(
             msgspec.json.encode(body), status_code=200 if ok else 503, media_type="application/json"
         )

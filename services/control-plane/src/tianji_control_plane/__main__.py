@@ -1,0 +1,60 @@
+"""`tianji-control-plane` / `tianji control-plane`: the management API (split mode).
+
+The schema is migrated by `tianji migrate` (a Helm pre-upgrade Job), never here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+
+from tianji_common.bootstrap import setup_logging
+from tianji_common.http import compose_app
+from tianji_common.serve import run_loop, serve_app
+
+from tianji_control_plane.app import build_control_plane, redact_url
+
+__all__ = ["main", "run_control_plane"]
+
+log = logging.getLogger("tianji.control_plane")
+
+
+def _version() -> str:
+    try:
+        return version("tianji-control-plane")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+async def run_control_plane(env: Mapping[str, str], *, host: str, port: int) -> None:
+    """Serve the control plane until SIGTERM."""
+    db_url = env.get("DATABASE_URL")
+    if not db_url:
+        raise SystemExit("tianji control-plane: DATABASE_URL is required")
+    log.info("control plane database: %s", redact_url(db_url))
+    app = compose_app(
+        [build_control_plane(db_url)],
+        max_body=8 * 1024 * 1024,
+        version=_version(),
+        db_status="connected",
+    )
+    await serve_app(app, host=host, port=port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `--host/--port` (or HOST, PORT) and serve."""
+    p = argparse.ArgumentParser(prog="tianji-control-plane")
+    p.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4001")))
+    args = p.parse_args(argv)
+    env = dict(os.environ)
+    setup_logging(None, env)
+    run_loop(run_control_plane(env, host=args.host, port=args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
