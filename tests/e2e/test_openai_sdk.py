@@ -219,3 +219,23 @@ def test_bad_json_and_oversized_body(tianji: TianjiProcess) -> None:
 def test_health_is_public(tianji: TianjiProcess) -> None:
     assert httpx.get(f"{tianji.base}/health/liveliness").json() == "I'm alive!"
     assert httpx.get(f"{tianji.base}/health/readiness").json()["status"] == "healthy"
+
+
+def test_engines_and_deployment_paths_take_the_model_from_the_path(
+    tianji: TianjiProcess, upstream: FakeUpstream
+) -> None:
+    h = {"authorization": f"Bearer {MASTER_KEY}"}
+    r = httpx.post(
+        f"{tianji.base}/engines/gpt-4o-mini/chat/completions",
+        headers=h,
+        json={"messages": [{"role": "user", "content": "x"}]},
+    )
+    assert r.status_code == 200
+    assert last_body(upstream)["model"] == "gpt-4o-mini-ok"
+    r = httpx.post(
+        f"{tianji.base}/openai/deployments/embed/embeddings",
+        headers={"api-key": MASTER_KEY},
+        json={"input": "hello"},
+    )
+    assert r.status_code == 200
+    assert r.json()["data"][0]["embedding"] == [0.1, 0.2, 0.3]

@@ -14,7 +14,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from tianji_common.errors import (
     GatewayError,
@@ -42,6 +42,8 @@ class Component:
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
     ready: Callable[[], bool] = field(default=lambda: True)
+    # Optional ASGI wrapper around the composed app (the gateway's raw fast path).
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None
 
 
 def error_response(err: GatewayError) -> Response[bytes]:
@@ -116,7 +118,7 @@ def compose_app(
     max_body: int,
     version: str,
     db_status: str = "Not connected",
-) -> Litestar:
+) -> ASGIApp:
     """One Litestar app serving the components plus the health probes.
 
     Readiness is the AND of every component's; shutdown hooks run in reverse order, so
@@ -130,7 +132,7 @@ def compose_app(
         return all(c.ready() for c in components)
 
     routes.extend(health_routes(ready=ready, db=lambda: db_status, version=version))
-    return Litestar(
+    app: ASGIApp = Litestar(
         route_handlers=routes,
         on_startup=[h for c in components for h in c.on_startup],
         on_shutdown=[h for c in reversed(components) for h in c.on_shutdown],
@@ -140,3 +142,7 @@ def compose_app(
         logging_config=None,  # keep our redacting handlers (litestar would replace them)
         debug=False,
     )
+    for component in components:
+        if component.wrap is not None:
+            app = component.wrap(app)
+    return app

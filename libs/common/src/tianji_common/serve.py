@@ -16,7 +16,7 @@ from typing import Any
 
 from granian.constants import Interfaces
 from granian.server.embed import Server
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 __all__ = ["run_loop", "serve_app"]
 
@@ -24,7 +24,7 @@ log = logging.getLogger("tianji.serve")
 
 
 async def serve_app(
-    app: Litestar,
+    app: ASGIApp,
     *,
     host: str,
     port: int,

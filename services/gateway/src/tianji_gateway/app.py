@@ -10,12 +10,14 @@ import logging
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 
+from litestar.types import ASGIApp
 from tianji_common.config.model import ProxyConfig
 from tianji_common.http import Component, compose_app
 
-from tianji_gateway.api.llm import llm_routes
+from tianji_gateway.api.llm import llm_routes, make_serve
 from tianji_gateway.api.models import model_routes
 from tianji_gateway.auth import Authenticator, check_master_key_strength
+from tianji_gateway.fastpath import FastPath
 from tianji_gateway.lifecycle import Lifecycle
 from tianji_gateway.pipeline import Pipeline
 from tianji_gateway.providers.registry import load_adapters
@@ -90,13 +92,19 @@ def build_gateway(
         await usage.close()
         await upstream.close()
 
-    routes = [*llm_routes(state), *model_routes(state)]
+    serve = make_serve(state)
+    routes = [*llm_routes(serve), *model_routes(state)]
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return FastPath(app, serve, max_body=settings.max_request_bytes)  # type: ignore[arg-type,return-value]  # litestar types ASGI scopes as TypedDicts; ours are plain mappings
+
     component = Component(
         "gateway",
         routes,
         (startup,),
         (shutdown,),
         ready=lambda: lifecycle.ready and not lifecycle.draining,
+        wrap=wrap,
     )
     return state, component
 

@@ -185,9 +185,13 @@ class MemoryBus:
         broker: MemoryBroker | None = None,
         *,
         policy: RedeliveryPolicy | None = None,
+        linger: float = 0.0,
     ) -> None:
         self.broker = broker if broker is not None else MemoryBroker()
         self._policy = policy if policy is not None else RedeliveryPolicy()
+        # Seconds to wait for a partial batch to fill (a JetStream fetch's expiry, in
+        # spirit): fewer, larger batches cost the consumer far less per event.
+        self._linger = linger
 
     async def start(self) -> None:
         """Nothing to connect."""
@@ -213,6 +217,9 @@ class MemoryBus:
             if not taken:
                 await wait_any(queue.signal, stop, within=_IDLE_POLL)
                 continue
+            if self._linger and len(taken) < batch:
+                await wait_any(stop, within=self._linger)
+                taken += queue.take(batch - len(taken))
             deliveries: list[Delivery] = [_MemoryDelivery(queue, p) for p in taken]
             await dispatch(deliveries, handler, self._policy, self._dead_letter)
 
