@@ -7,24 +7,27 @@ written or redelivered; the unique `event_id` makes the redelivery a no-op.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from piccolo.engine.sqlite import SQLiteEngine
 from tianji_common.bus.base import dead_letter_id
 from tianji_common.db.engine import close_engine, open_engine
+from tianji_common.events import UsageRecorded
 from tianji_common.nats_names import USAGE_CONSUMER, USAGE_DEAD_SUBJECT, USAGE_SUBJECT
 
 from tianji_spend_worker.handlers import InvalidEvent, decode_event
 from tianji_spend_worker.repo import write_usage
+from tianji_spend_worker.sqlite_writer import SqliteSpendWriter
 
 if TYPE_CHECKING:
     import asyncio
 
-    from piccolo.engine.base import Engine
     from tianji_common.bus.base import Delivery, EventBus
-    from tianji_common.events import UsageRecorded
 
 __all__ = ["SpendBatchHandler", "run_spend_worker"]
 
@@ -46,18 +49,25 @@ async def run_spend_worker(
     The schema must already be migrated (`tianji migrate`, or `tianji up` itself).
     """
     engine = await open_engine(database_url, max_size=2)  # batches run one at a time
+    sqlite = SqliteSpendWriter(engine.path) if isinstance(engine, SQLiteEngine) else None
     try:
-        handler = SpendBatchHandler(engine, bus, dead_subject)
+        writer: Writer = sqlite.write if sqlite else functools.partial(write_usage, engine)
+        handler = SpendBatchHandler(writer, bus, dead_subject)
         await bus.consume(subject, durable, handler, batch=batch, stop=stop)
     finally:
+        if sqlite is not None:
+            sqlite.close()
         await close_engine(engine)
+
+
+Writer = Callable[[list[UsageRecorded]], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
 class SpendBatchHandler:
     """Write one batch in one transaction; dead-letter what can never be written."""
 
-    engine: Engine[Any]
+    write: Writer
     bus: EventBus
     dead_subject: str
 
@@ -68,7 +78,7 @@ class SpendBatchHandler:
                 events.append(decode_event(delivery.data))
             except InvalidEvent as exc:
                 await self._dead_letter(delivery, exc)
-        new = await write_usage(self.engine, events)
+        new = await self.write(events)
         logger.debug("spend batch: %d events, %d new", len(events), new)
 
     async def _dead_letter(self, delivery: Delivery, reason: InvalidEvent) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from tianji_common.bus import EventBus, MemoryBroker, MemoryBus, RedeliveryPolicy
 from tianji_common.bus.base import Delivery, dead_letter_id
-from tianji_common.db import close_engine, migrate, open_engine, run_sql
+from tianji_common.db import close_engine, open_engine, run_sql
+from tianji_common.db.migrate import migrate
 from tianji_common.events import UsageRecorded, encode_event
 
 from tianji_spend_worker.consumer import run_spend_worker

@@ -94,7 +94,11 @@ class MemoryBroker:
     ) -> None:
         self._window = duplicate_window
         self._clock = clock
-        self._seen: dict[str, float] = {}  # insertion order is time order
+        # Ids in the window, and their arrival order. A deque, not dict insertion order:
+        # evicting from a dict's front makes iteration skip every deleted slot, so
+        # each publish would get slower as the window turns over.
+        self._seen: set[str] = set()
+        self._order: deque[tuple[float, str]] = deque()
         self._durables: dict[str, dict[str, _Durable]] = {}
         self._unclaimed: dict[str, deque[_Message]] = {}
 
@@ -104,7 +108,8 @@ class MemoryBroker:
         self._forget_before(now - self._window)
         if event_id in self._seen:
             return False
-        self._seen[event_id] = now
+        self._seen.add(event_id)
+        self._order.append((now, event_id))
         message = _Message(subject, event_id, data)
         durables = self._durables.get(subject)
         if durables:
@@ -133,11 +138,9 @@ class MemoryBroker:
         return waiting + sum(durable.pending() for durable in durables)
 
     def _forget_before(self, cutoff: float) -> None:
-        while self._seen:
-            event_id, seen_at = next(iter(self._seen.items()))
-            if seen_at >= cutoff:
-                return
-            del self._seen[event_id]
+        order = self._order
+        while order and order[0][0] < cutoff:
+            self._seen.discard(order.popleft()[1])
 
 
 class _MemoryDelivery:
