@@ -201,9 +201,9 @@ def test_invalid_model_and_unsupported_provider(tianji: TianjiProcess) -> None:
 
 def test_unimplemented_endpoint_is_501_naming_it(tianji: TianjiProcess) -> None:
     with pytest.raises(openai.APIStatusError) as e:
-        client(tianji).images.generate(model="dall-e-3", prompt="a cat")
+        client(tianji).files.list()
     assert e.value.status_code == 501
-    assert "images" in e.value.message and "not implemented" in e.value.message
+    assert "GET /v1/files (LLM: files) is not implemented" in e.value.message
 
 
 def test_bad_json_and_oversized_body(tianji: TianjiProcess) -> None:

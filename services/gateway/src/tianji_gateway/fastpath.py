@@ -44,6 +44,13 @@ _ROUTES: dict[str, Op] = {
     "/embeddings": Op.EMBEDDING,
     "/v1/embeddings": Op.EMBEDDING,
     "/v1/messages": Op.MESSAGES,
+    "/rerank": Op.RERANK,
+    "/v1/rerank": Op.RERANK,
+    "/v2/rerank": Op.RERANK,
+    "/images/generations": Op.IMAGE_GENERATION,
+    "/v1/images/generations": Op.IMAGE_GENERATION,
+    "/audio/speech": Op.AUDIO_SPEECH,
+    "/v1/audio/speech": Op.AUDIO_SPEECH,
 }
 _JSON = (b"content-type", b"application/json")
 _SSE = [

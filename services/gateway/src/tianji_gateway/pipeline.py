@@ -21,6 +21,7 @@ from tianji_common.errors import (
     InvalidRequest,
     NotImplementedFeature,
     UpstreamError,
+    UpstreamTimeout,
     encode_error,
 )
 from tianji_common.events import UsageRecorded
@@ -30,19 +31,27 @@ from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
 from tianji_gateway.request import ParsedRequest
 from tianji_gateway.routing.deployment import Deployment
 from tianji_gateway.routing.router import ModelGroup, Router
-from tianji_gateway.streaming.sse import SSEParser, frame
-from tianji_gateway.upstream.client import UpstreamClient, UpstreamStream
+from tianji_gateway.streaming.sse import frame
+from tianji_gateway.upstream.client import UpstreamClient, UpstreamResponse, UpstreamStream
+from tianji_gateway.upstream.tokens import TokenCache
 from tianji_gateway.usage import UsagePublisher
 
 __all__ = ["Complete", "Pipeline", "Streaming"]
 
 _INCLUDE_USAGE = msgspec.Raw(b'{"include_usage":true}')
 _DONE_FRAME = b"data: [DONE]\n\n"
+_MAX_FOLLOW_UPS = 600  # polls; the deployment timeout bounds them in time too
+# Stream answers are SSE, or AWS's binary event stream (Bedrock ConverseStream).
+_STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 _CALL_TYPES = {
     Op.CHAT: "acompletion",
     Op.COMPLETION: "atext_completion",
     Op.EMBEDDING: "aembedding",
     Op.MESSAGES: "anthropic_messages",
+    Op.RERANK: "arerank",
+    Op.IMAGE_GENERATION: "aimage_generation",
+    Op.AUDIO_SPEECH: "aspeech",
+    Op.AUDIO_TRANSCRIPTION: "atranscription",
 }
 
 
@@ -118,6 +127,7 @@ class Pipeline:
         adapters: Mapping[str, ProviderAdapter],
         upstream: UpstreamClient,
         usage: UsagePublisher,
+        tokens: TokenCache | None = None,
         retry_after: float = 0.0,
         version: str = "0",
     ) -> None:
@@ -125,6 +135,7 @@ class Pipeline:
         self._adapters = adapters
         self._upstream = upstream
         self._usage = usage
+        self._tokens = tokens or TokenCache(upstream)
         self._retry_after = retry_after
         self._version = version
 
@@ -165,7 +176,7 @@ class Pipeline:
                 if self._retry_after:
                     await asyncio.sleep(self._retry_after)
 
-    def _prepare(
+    async def _prepare(
         self, call: _Call, dep: Deployment
     ) -> tuple[ProviderAdapter, str, list[tuple[str, str]], bytes]:
         adapter = self._adapters.get(dep.provider)
@@ -181,21 +192,54 @@ class Pipeline:
                 body["stream_options"] = _INCLUDE_USAGE
             body = adapter.map_params(body, dep)
         payload = adapter.encode_request(body, dep, call.op, parsed.stream)
-        return adapter, adapter.url(dep, call.op, parsed.stream), adapter.headers(dep), payload
+        url = adapter.url(dep, call.op, parsed.stream)
+        token = await self._tokens.get(adapter, dep)
+        headers = adapter.sign(dep, url, adapter.headers(dep, token), payload, time.time())
+        return adapter, url, headers, payload
 
     async def _complete(self, call: _Call, dep: Deployment) -> Complete:
-        adapter, url, headers, payload = self._prepare(call, dep)
+        adapter, url, headers, payload = await self._prepare(call, dep)
         t0 = time.perf_counter_ns()
         resp = await self._upstream.post(url, headers, payload, dep.timeout)
+        resp = await self._follow_ups(adapter, call, dep, resp)
         call.upstream_ns += time.perf_counter_ns() - t0
         if resp.status >= 400:
             raise adapter.map_error(resp.status, resp.headers, resp.body)
         decoded = adapter.decode_response(resp.body, dep, call.op)
         self._record(call, decoded.usage, status="success", http_status=200)
-        return Complete(200, self._headers(call), decoded.body)
+        headers_out = self._headers(call)
+        if decoded.content_type != "application/json":
+            headers_out["content-type"] = decoded.content_type
+        return Complete(200, headers_out, decoded.body)
+
+    async def _follow_ups(
+        self, adapter: ProviderAdapter, call: _Call, dep: Deployment, resp: UpstreamResponse
+    ) -> UpstreamResponse:
+        """Polling for APIs that answer "created, come back later" (bounded)."""
+        try:
+            async with asyncio.timeout(dep.timeout):
+                for _ in range(_MAX_FOLLOW_UPS):
+                    if resp.status >= 400:
+                        return resp
+                    nxt = adapter.follow_up(dep, call.op, False, resp.status, resp.body)
+                    if nxt is None:
+                        return resp
+                    await asyncio.sleep(adapter.poll_interval)
+                    resp = await self._upstream.request(
+                        nxt.method, nxt.url, nxt.headers, nxt.body, dep.timeout
+                    )
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"{adapter.name}: no final answer within the timeout", retryable=False
+            ) from None
+        raise UpstreamError(
+            f"{adapter.name}: no final answer after {_MAX_FOLLOW_UPS} polls",
+            status=504,
+            retryable=False,
+        )
 
     async def _stream(self, call: _Call, dep: Deployment) -> Streaming:
-        adapter, url, headers, payload = self._prepare(call, dep)
+        adapter, url, headers, payload = await self._prepare(call, dep)
         stack = AsyncExitStack()
         t0 = time.perf_counter_ns()
         timeout = dep.stream_timeout or dep.timeout
@@ -206,6 +250,19 @@ class Pipeline:
             if up.status >= 400:
                 body = await up.read_all()
                 raise adapter.map_error(up.status, up.headers, body)
+            if not up.headers.get("content-type", "").startswith(_STREAM_TYPES):
+                # A JSON answer to a stream request: the vendor names the stream's URL.
+                nxt = adapter.follow_up(dep, call.op, True, up.status, await up.read_all())
+                if nxt is not None:
+                    await stack.aclose()
+                    stack = AsyncExitStack()
+                    up = await stack.enter_async_context(
+                        self._upstream.stream(
+                            nxt.url, nxt.headers, nxt.body, timeout, method=nxt.method
+                        )
+                    )
+                    if up.status >= 400:
+                        raise adapter.map_error(up.status, up.headers, await up.read_all())
         except BaseException:
             await stack.aclose()
             raise
@@ -221,7 +278,7 @@ class Pipeline:
         up: UpstreamStream,
         stack: AsyncExitStack,
     ) -> AsyncIterator[bytes]:
-        parser = SSEParser()
+        parser = adapter.stream_parser(dep)
         tx = adapter.new_stream(dep, call.op, call.parsed.include_usage)
         framed = getattr(tx, "framed", False)  # the transformer writes whole SSE frames
         anthropic_client = call.op is Op.MESSAGES

@@ -175,3 +175,10 @@ def test_unknown_model_without_wildcard() -> None:
     router = Router(build_deployments(cfg, {}, adapters).deployments, served=adapters.keys())
     with pytest.raises(InvalidRequest, match="Invalid model name passed in model=zzz"):
         router.resolve("zzz")
+
+
+def test_every_op_has_a_litellm_call_type() -> None:
+    from tianji_gateway.pipeline import _CALL_TYPES
+    from tianji_gateway.providers.base import Op
+
+    assert set(_CALL_TYPES) == set(Op)

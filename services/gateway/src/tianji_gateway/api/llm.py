@@ -99,4 +99,10 @@ def llm_routes(serve: Serve) -> list[ControllerRouterHandler]:
     ) -> Response[Any]:
         return await handle(request, Op.EMBEDDING, model)
 
-    return [chat, completions, embeddings]
+    @post(
+        "/openai/deployments/{model:str}/images/generations", status_code=200, name="azure_images"
+    )
+    async def images(request: Request[Any, Any, Any], model: str) -> Response[Any]:
+        return await handle(request, Op.IMAGE_GENERATION, model)
+
+    return [chat, completions, embeddings, images]

@@ -180,7 +180,7 @@ class AnthropicAdapter(ProviderAdapter):
         base = (dep.api_base or self.default_api_base).rstrip("/")
         return base if base.endswith(_MESSAGES_PATH) else base + _MESSAGES_PATH
 
-    def headers(self, dep: Deployment) -> list[tuple[str, str]]:
+    def headers(self, dep: Deployment, token: str | None = None) -> list[tuple[str, str]]:
         """`x-api-key` auth (never a Bearer token) and the pinned API version."""
         out: list[tuple[str, str]] = []
         if dep.api_key:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import msgspec
 from tianji_common.errors import InvalidRequest, UpstreamError
 
+from tianji_gateway.streaming.sse import SSEParser
+
 if TYPE_CHECKING:
     from tianji_gateway.routing.deployment import Deployment
     from tianji_gateway.streaming.sse import SSEEvent
@@ -27,6 +29,9 @@ __all__ = [
     "Op",
     "ProviderAdapter",
     "ProviderCaps",
+    "StreamParser",
+    "Token",
+    "UpstreamCall",
     "Usage",
     "error_from_status",
 ]
@@ -39,6 +44,10 @@ class Op(enum.StrEnum):
     COMPLETION = "completion"
     EMBEDDING = "embedding"
     MESSAGES = "messages"  # Anthropic Messages API from the client
+    RERANK = "rerank"  # Cohere-shaped /v1/rerank
+    IMAGE_GENERATION = "image_generation"
+    AUDIO_SPEECH = "audio_speech"  # JSON in, audio bytes out
+    AUDIO_TRANSCRIPTION = "audio_transcription"  # multipart in, JSON out
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -72,6 +81,37 @@ class Decoded:
     body: bytes
     usage: Usage
     model: str | None = None
+    content_type: str = "application/json"  # audio/speech answers are binary
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One HTTP request an adapter asks the pipeline to make (sans-IO)."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A bearer token from a token endpoint, cached by the pipeline until `expires_at`."""
+
+    value: str
+    expires_at: float  # time.time() seconds
+
+
+class StreamParser(Protocol):
+    """Bytes in, events out; SSE by default, binary frames for Bedrock."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Events completed by this chunk."""
+        ...
+
+    def flush(self) -> list[SSEEvent]:
+        """Events left at end of stream."""
+        ...
 
 
 class ChunkTransformer(Protocol):
@@ -137,12 +177,18 @@ class ProviderAdapter:
     caps: ClassVar[ProviderCaps] = ProviderCaps()
     # True when the upstream speaks OpenAI's wire format, so bodies are relayed as-is.
     passthrough: ClassVar[bool] = True
+    # Seconds between `follow_up` polls (Replicate-style prediction APIs).
+    poll_interval: ClassVar[float] = 0.5
 
     _paths: ClassVar[dict[Op, str]] = {
         Op.CHAT: "/chat/completions",
         Op.COMPLETION: "/completions",
         Op.EMBEDDING: "/embeddings",
         Op.MESSAGES: "/messages",
+        Op.RERANK: "/rerank",
+        Op.IMAGE_GENERATION: "/images/generations",
+        Op.AUDIO_SPEECH: "/audio/speech",
+        Op.AUDIO_TRANSCRIPTION: "/audio/transcriptions",
     }
 
     def url(self, dep: Deployment, op: Op, stream: bool) -> str:
@@ -150,15 +196,49 @@ class ProviderAdapter:
         base = (dep.api_base or self.default_api_base).rstrip("/")
         return base + self._paths[op]
 
-    def headers(self, dep: Deployment) -> list[tuple[str, str]]:
+    def token_request(self, dep: Deployment, now: float) -> UpstreamCall | None:
+        """The token-endpoint call for OAuth-style auth (Vertex, Entra ID), or None.
+
+        The pipeline runs it, caches the `Token` per deployment until shortly before it
+        expires, and passes its value to `headers`. Sans-IO: build the request only.
+        """
+        return None
+
+    def parse_token(self, status: int, body: bytes, now: float) -> Token:
+        """Read the token endpoint's answer (only called if `token_request` gave one)."""
+        raise UpstreamError(f"{self.name} has no token endpoint", status=500)
+
+    def headers(self, dep: Deployment, token: str | None = None) -> list[tuple[str, str]]:
         """Auth and vendor headers; `extra_headers` from config come last and win."""
         out = [("content-type", "application/json")]
-        if dep.api_key:
-            out.append(("authorization", "Bearer " + dep.api_key))
+        bearer = token or dep.api_key
+        if bearer:
+            out.append(("authorization", "Bearer " + bearer))
         if dep.organization:
             out.append(("openai-organization", dep.organization))
         out.extend(dep.extra_headers)
         return out
+
+    def sign(
+        self, dep: Deployment, url: str, headers: list[tuple[str, str]], body: bytes, now: float
+    ) -> list[tuple[str, str]]:
+        """Last step before sending: request signing (AWS SigV4). Default: unchanged."""
+        return headers
+
+    def stream_parser(self, dep: Deployment) -> StreamParser:
+        """How the upstream frames a stream; SSE unless the vendor differs."""
+        return SSEParser()
+
+    def follow_up(
+        self, dep: Deployment, op: Op, stream: bool, status: int, body: bytes
+    ) -> UpstreamCall | None:
+        """Another call to make after this answer (polling, a stream URL), or None.
+
+        Replicate-style APIs answer "created" and expect polling; the pipeline calls
+        this after each non-streaming answer, bounded in count and by the deployment
+        timeout. For `stream=True` a returned call is opened as the stream.
+        """
+        return None
 
     def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
         """Drop or reject what the vendor does not take (`drop_params` decides)."""

@@ -6,7 +6,7 @@ quirks (organization header, `api_base` for OpenAI-compatible servers) live in t
 
 from __future__ import annotations
 
-from tianji_gateway.providers.base import ProviderAdapter
+from tianji_gateway.providers.base import Op, ProviderAdapter, ProviderCaps
 
 __all__ = ["OpenAIAdapter"]
 
@@ -18,3 +18,15 @@ class OpenAIAdapter(ProviderAdapter):
     default_api_base = "https://api.openai.com/v1"
     env_key = "OPENAI_API_KEY"
     env_base = "OPENAI_API_BASE"
+    caps = ProviderCaps(
+        ops=frozenset(
+            {
+                Op.CHAT,
+                Op.COMPLETION,
+                Op.EMBEDDING,
+                Op.IMAGE_GENERATION,
+                Op.AUDIO_SPEECH,
+                Op.AUDIO_TRANSCRIPTION,
+            }
+        )
+    )

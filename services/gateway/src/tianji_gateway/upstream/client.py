@@ -146,11 +146,22 @@ class UpstreamClient:
         self, url: str, headers: list[tuple[str, str]], body: bytes, timeout: float
     ) -> UpstreamResponse:
         """POST and read the whole answer, bounded by `timeout` end to end."""
+        return await self.request("POST", url, headers, body, timeout)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> UpstreamResponse:
+        """Any method; read the whole answer, bounded by `timeout` end to end."""
         with map_transport_errors():
             async with (
                 asyncio.timeout(timeout),
-                self.session.post(
-                    url, data=body, headers=headers, timeout=self._timeout(timeout)
+                self.session.request(
+                    method, url, data=body, headers=headers, timeout=self._timeout(timeout)
                 ) as resp,
             ):
                 data = await resp.content.read(self._pool.max_response_bytes + 1)
@@ -160,14 +171,19 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def stream(
-        self, url: str, headers: list[tuple[str, str]], body: bytes, timeout: float
+        self,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+        method: str = "POST",
     ) -> AsyncIterator[UpstreamStream]:
-        """POST and hand back the open response; `timeout` bounds each read."""
+        """Send and hand back the open response; `timeout` bounds each read."""
         hdrs = [*headers, ("accept-encoding", "identity")]
         with map_transport_errors():
             async with asyncio.timeout(timeout):
-                ctx = self.session.post(
-                    url, data=body, headers=hdrs, timeout=self._timeout(timeout)
+                ctx = self.session.request(
+                    method, url, data=body, headers=hdrs, timeout=self._timeout(timeout)
                 )
                 resp = await ctx.__aenter__()
         try:
