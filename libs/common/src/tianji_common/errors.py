@@ -14,6 +14,8 @@ import msgspec
 __all__ = [
     "AuthError",
     "BudgetExceeded",
+    "ContentPolicyViolation",
+    "ContextWindowExceeded",
     "ErrorBody",
     "ErrorDetail",
     "GatewayError",
@@ -25,6 +27,7 @@ __all__ = [
     "RateLimited",
     "ServiceUnavailable",
     "UpstreamError",
+    "UpstreamRateLimited",
     "UpstreamTimeout",
     "encode_error",
 ]
@@ -187,6 +190,36 @@ class UpstreamError(GatewayError):
         if self.instance_type:
             body.error.type = self.instance_type
         return body
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The provider rate-limited us (429); retryable, with its `Retry-After` kept."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, **kw: object) -> None:
+        kw.setdefault("retryable", True)
+        super().__init__(message, **kw)  # type: ignore[arg-type]  # same keywords as UpstreamError
+
+
+class ContextWindowExceeded(UpstreamError):
+    """The prompt is too long for the model (LiteLLM's ContextWindowExceededError).
+
+    Context-window fallbacks key on this class, never on message text.
+    """
+
+    status = 400
+    type = "invalid_request_error"
+    code = "context_length_exceeded"
+
+
+class ContentPolicyViolation(UpstreamError):
+    """The provider refused on content policy (LiteLLM's ContentPolicyViolationError)."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "content_policy_violation"
 
 
 class UpstreamTimeout(UpstreamError):

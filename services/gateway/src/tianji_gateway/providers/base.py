@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import msgspec
-from tianji_common.errors import InvalidRequest, UpstreamError
+from tianji_common.errors import (
+    ContentPolicyViolation,
+    ContextWindowExceeded,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+)
 
 from tianji_gateway.streaming.sse import SSEParser
 
@@ -142,15 +148,22 @@ _OPENAI_STATUS_TYPES: dict[int, str] = {
 def error_from_status(
     status: int, message: str, *, type_: str | None = None, code: str | None = None
 ) -> UpstreamError:
-    """Map an upstream HTTP status to our error: 408/409/429/5xx are retryable."""
-    retryable = status in (408, 409, 429) or status >= 500
-    return UpstreamError(
-        message,
-        status=status,
-        retryable=retryable,
-        type_=type_ or _OPENAI_STATUS_TYPES.get(status, "api_error"),
-        code=code,
-    )
+    """Map an upstream status (and OpenAI-style code) to our error classes.
+
+    408/409/429/5xx are retryable. `context_length_exceeded` and
+    `content_policy_violation` codes get their own classes, which routing keys on.
+    """
+    kind = type_ or _OPENAI_STATUS_TYPES.get(status, "api_error")
+    if code == "context_length_exceeded":
+        return ContextWindowExceeded(message, status=status, type_=kind, code=code)
+    if code == "content_policy_violation" or code == "content_filter":
+        return ContentPolicyViolation(
+            message, status=status, type_=kind, code="content_policy_violation"
+        )
+    if status == 429:
+        return UpstreamRateLimited(message, status=status, type_=kind, code=code)
+    retryable = status in (408, 409) or status >= 500
+    return UpstreamError(message, status=status, retryable=retryable, type_=kind, code=code)
 
 
 class _OpenAIErrorDetail(msgspec.Struct):

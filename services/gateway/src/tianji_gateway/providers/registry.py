@@ -11,17 +11,43 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
 
-from tianji_gateway.providers.anthropic import AnthropicAdapter
+from tianji_gateway.providers import (
+    _group_aws,
+    _group_core,
+    _group_google,
+    _group_openai_compat_a,
+    _group_openai_compat_b,
+    _group_others,
+)
 from tianji_gateway.providers.base import ProviderAdapter
-from tianji_gateway.providers.openai import OpenAIAdapter
 
-__all__ = ["ADAPTERS", "KNOWN_LITELLM_PROVIDERS", "load_adapters"]
+__all__ = ["ADAPTERS", "HOSTS", "KNOWN_LITELLM_PROVIDERS", "load_adapters"]
+
+_GROUPS = (
+    _group_core,
+    _group_openai_compat_a,
+    _group_openai_compat_b,
+    _group_google,
+    _group_aws,
+    _group_others,
+)
+
+
+def _merge(tables: list[Mapping[str, object]], what: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for table in tables:
+        for key, value in table.items():
+            if key in out:
+                raise RuntimeError(f"{what} {key!r} is registered twice")
+            out[key] = value
+    return out
+
 
 ADAPTERS: Mapping[str, type[ProviderAdapter]] = MappingProxyType(
-    {
-        "openai": OpenAIAdapter,
-        "anthropic": AnthropicAdapter,
-    }
+    _merge([g.ADAPTERS for g in _GROUPS], "provider")  # type: ignore[arg-type]  # values are adapter classes
+)
+HOSTS: Mapping[str, str] = MappingProxyType(
+    _merge([g.HOSTS for g in _GROUPS], "api_base host")  # type: ignore[arg-type]  # values are ids
 )
 
 # Provider ids LiteLLM accepts as a `provider/` prefix: used to tell a provider prefix

@@ -11,12 +11,10 @@ from urllib.parse import urlsplit
 
 from tianji_common.errors import InvalidRequest
 
+from tianji_gateway.providers.registry import HOSTS
+
 __all__ = ["UnsupportedProvider", "resolve_provider"]
 
-_HOSTS: dict[str, str] = {
-    "api.openai.com": "openai",
-    "api.anthropic.com": "anthropic",
-}
 _OPENAI_PREFIXES = (
     "gpt-",
     "chatgpt-",
@@ -71,7 +69,7 @@ def resolve_provider(
         provider, upstream = prefix, rest
     else:
         host = urlsplit(api_base).hostname if api_base else None
-        guessed = _HOSTS.get(host or "") or _from_name(model)
+        guessed = HOSTS.get(host or "") or _from_name(model)
         if guessed is None:
             if sep:
                 raise UnsupportedProvider(prefix, known=False)

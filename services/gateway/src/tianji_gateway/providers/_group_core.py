@@ -1,0 +1,25 @@
+"""Provider registrations for: openai, anthropic.
+
+Why a file per group: each group is owned and edited on its own; `registry.py` merges
+the groups and fails loudly on a duplicate id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from tianji_gateway.providers.anthropic import AnthropicAdapter
+from tianji_gateway.providers.base import ProviderAdapter
+from tianji_gateway.providers.openai import OpenAIAdapter
+
+__all__ = ["ADAPTERS", "HOSTS"]
+
+ADAPTERS: Mapping[str, type[ProviderAdapter]] = MappingProxyType(
+    {"openai": OpenAIAdapter, "anthropic": AnthropicAdapter}
+)
+
+# api_base host -> provider id, for model strings without a provider/ prefix.
+HOSTS: Mapping[str, str] = MappingProxyType(
+    {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}
+)
