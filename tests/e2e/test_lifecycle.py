@@ -207,3 +207,22 @@ def test_unset_master_key_generates_one_into_state_dir(upstream: FakeUpstream) -
         assert key not in tp.logs()
     finally:
         tp.stop()
+
+
+def test_json_logs_are_one_object_per_line(upstream: FakeUpstream) -> None:
+    import json
+
+    cfg = e2e_config(upstream).replace(
+        "litellm_settings:\n", "litellm_settings:\n  json_logs: true\n"
+    )
+    tp = start_tianji(["up"], config_text=cfg)
+    try:
+        c = openai.OpenAI(base_url=f"{tp.base}/v1", api_key=MASTER_KEY, max_retries=0)
+        with pytest.raises(openai.InternalServerError):
+            c.chat.completions.create(model="hangs", messages=[{"role": "user", "content": "x"}])
+    finally:
+        tp.stop()
+    lines = [line for line in tp.logs().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert {"ts", "level", "logger", "message"} <= set(records[0])
+    assert any(r["logger"] == "tianji.gateway" for r in records)
