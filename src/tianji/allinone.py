@@ -22,6 +22,7 @@ from tianji_common.config.model import ProxyConfig
 from tianji_common.serve import serve_app
 from tianji_control_plane.app import build_control_plane
 from tianji_gateway.app import build_gateway, create_app, gateway_version
+from tianji_gateway.policy import GatewayPolicy
 from tianji_gateway.settings import GatewaySettings
 from tianji_spend_worker.consumer import run_spend_worker
 
@@ -97,12 +98,14 @@ async def run_all_in_one(
     # never sees; JetStream's 2-minute window would hold ~240k ids (~40 MB) at 2k req/s.
     bus = MemoryBus(MemoryBroker(duplicate_window=10.0), linger=0.25)
     await bus.start()
-    state, gateway = build_gateway(cfg, env, bus, settings=settings)
-    control = build_control_plane(db_url)
+    control = build_control_plane(db_url, master_key=settings.master_key, bus=bus)
+    # The same snapshot-and-events path as split mode, in-process: no HTTP hop.
+    policy = GatewayPolicy.create(control.snapshot, bus)
+    state, gateway = build_gateway(cfg, env, bus, settings=settings, policy=policy)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_spend_worker(bus, db_url, stop), name="spend-worker")
     app = create_app(
-        [gateway, control],
+        [gateway, control.component],
         max_body=settings.max_request_bytes,
         version=gateway_version(),
         db_status="connected",

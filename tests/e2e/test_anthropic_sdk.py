@@ -50,13 +50,16 @@ def test_messages_stream_events_relayed(tianji: TianjiProcess) -> None:
     assert final.usage.output_tokens == 3
 
 
-def test_messages_to_openai_deployment_is_501_for_now(tianji: TianjiProcess) -> None:
-    with pytest.raises(anthropic.APIStatusError) as e:
-        client(tianji).messages.create(
-            model="gpt-4o-mini", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
-        )
-    assert e.value.status_code == 501
-    assert "not implemented" in str(e.value)
+def test_messages_to_openai_deployment_is_bridged(
+    tianji: TianjiProcess, upstream: FakeUpstream
+) -> None:
+    msg = client(tianji).messages.create(
+        model="gpt-4o-mini", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert msg.content[0].type == "text"
+    assert msg.content[0].text == "Hello from the fake upstream!"
+    assert msg.stop_reason == "end_turn"
+    assert upstream.requests[-1].path == "/v1/chat/completions"
 
 
 def test_bad_key_rejected(tianji: TianjiProcess) -> None:

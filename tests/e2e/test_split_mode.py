@@ -112,14 +112,14 @@ async def test_split_services_account_every_request_once(
             await asyncio.sleep(0.2)
         assert sorted(r["request_id"] for r in rows) == sorted(ids)  # each exactly once
         assert sorted(r["total_tokens"] for r in rows) == [15, 18, 18]
-        # The control plane is up on the same database; management routes are not built yet.
+        # The control plane is up on the same database; unbuilt management routes say so.
         r = httpx.post(
-            f"{control.base}/key/generate",
+            f"{control.base}/user/new",
             json={},
             headers={"authorization": f"Bearer {MASTER_KEY}"},
         )
         assert r.status_code == 501
-        assert "Management: keys" in r.json()["error"]["message"]
+        assert "Management: users" in r.json()["error"]["message"]
     finally:
         for proc in (gateway, control):
             if proc is not None:

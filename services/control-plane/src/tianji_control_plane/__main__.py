@@ -10,8 +10,10 @@ import logging
 import os
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from tianji_common.bootstrap import setup_logging
+from tianji_common.bus.factory import bus_from_url
 from tianji_common.http import compose_app
 from tianji_common.serve import run_loop, serve_app
 
@@ -35,13 +37,28 @@ async def run_control_plane(env: Mapping[str, str], *, host: str, port: int) -> 
     if not db_url:
         raise SystemExit("tianji control-plane: DATABASE_URL is required")
     log.info("control plane database: %s", redact_url(db_url))
-    app = compose_app(
-        [build_control_plane(db_url)],
-        max_body=8 * 1024 * 1024,
-        version=_version(),
-        db_status="connected",
-    )
-    await serve_app(app, host=host, port=port)
+    master_key = env.get("TIANJI_MASTER_KEY") or env.get("LITELLM_MASTER_KEY")
+    nats_url = env.get("NATS_URL")
+    # Policy changes go out as core-NATS fan-out; the spool is only for JetStream
+    # publishes, which the control plane does not make.
+    spool = Path(env.get("TIANJI_SPOOL_DIR", "/var/lib/tianji/spool"))
+    bus = bus_from_url(nats_url, spool) if nats_url else None
+    if bus is None:
+        log.warning("NATS_URL is not set: gateways will only see changes on their resync")
+    else:
+        await bus.start()
+    try:
+        control = build_control_plane(db_url, master_key=master_key, bus=bus)
+        app = compose_app(
+            [control.component],
+            max_body=8 * 1024 * 1024,
+            version=_version(),
+            db_status="connected",
+        )
+        await serve_app(app, host=host, port=port)
+    finally:
+        if bus is not None:
+            await bus.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,20 +1,33 @@
 """Control-plane wiring: the management API's home, on Postgres or SQLite.
 
-Why so little yet: tenants, keys, budgets and snapshots arrive with the tenancy issue;
-until then every LiteLLM management route answers 501 naming the feature (through the
-shared route catalog), and this component owns the database connection and readiness.
+Built so far: `/key/*`, the minimal `/team/*`, and the policy snapshot the gateways
+load (`/internal/policy/snapshot`) plus the change events they follow on the bus.
+Every other LiteLLM management route answers 501 naming the feature (through the
+shared route catalog).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from piccolo.engine.base import Engine
 from tianji_common.db.engine import close_engine, open_engine, run_sql
 from tianji_common.http import Component
 
-__all__ = ["build_control_plane", "redact_url"]
+from tianji_control_plane.api.keys import key_routes
+from tianji_control_plane.api.policy import policy_routes, snapshot_bytes
+from tianji_control_plane.api.state import ControlState
+from tianji_control_plane.api.teams import team_routes
+from tianji_control_plane.domain.snapshot import BusNotifier
+from tianji_control_plane.repo.db import Db
+
+if TYPE_CHECKING:
+    from tianji_common.bus.base import EventBus
+
+__all__ = ["ControlPlane", "build_control_plane", "redact_url"]
 
 log = logging.getLogger("tianji.control_plane")
 
@@ -34,19 +47,37 @@ class _Db:
         self.engine: Engine[Any] | None = None
 
 
-def build_control_plane(database_url: str) -> Component:
-    """A component whose readiness follows the database connection."""
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """The component to serve, and the in-process snapshot source (the all-in-one's)."""
+
+    component: Component
+    snapshot: Callable[[], Awaitable[bytes]]
+
+
+def build_control_plane(
+    database_url: str, *, master_key: str | None = None, bus: EventBus | None = None
+) -> ControlPlane:
+    """The management API; readiness follows the database connection.
+
+    `bus` carries policy changes to the gateways (None: nobody listens, e.g. tests).
+    """
     db = _Db()
+    state = ControlState(master_key=master_key, notifier=BusNotifier(bus))
 
     async def startup() -> None:
         db.engine = await open_engine(database_url, max_size=10)
         await run_sql(db.engine, "SELECT 1")
+        state.db = Db.bind(db.engine)
         log.info("control plane connected to %s", redact_url(database_url))
 
     async def shutdown() -> None:
+        state.db = None
         if db.engine is not None:
             await close_engine(db.engine)
 
-    return Component(
-        "control-plane", [], (startup,), (shutdown,), ready=lambda: db.engine is not None
+    routes = [*key_routes(state), *team_routes(state), *policy_routes(state)]
+    component = Component(
+        "control-plane", routes, (startup,), (shutdown,), ready=lambda: state.db is not None
     )
+    return ControlPlane(component, lambda: snapshot_bytes(state))

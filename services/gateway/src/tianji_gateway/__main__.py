@@ -18,12 +18,16 @@ from tianji_common.bootstrap import (
     report_warnings,
     setup_logging,
 )
+from tianji_common.bus.base import EventBus
 from tianji_common.bus.factory import bus_from_url
 from tianji_common.config.model import ProxyConfig
 from tianji_common.serve import run_loop, serve_app
 
 from tianji_gateway.app import build_gateway, create_app, gateway_version
 from tianji_gateway.auth import WeakMasterKey
+from tianji_gateway.policy import GatewayPolicy
+from tianji_gateway.policy.fetch import http_fetch
+from tianji_gateway.settings import GatewaySettings
 
 __all__ = ["main", "run_gateway"]
 
@@ -37,7 +41,9 @@ async def run_gateway(cfg: ProxyConfig, env: Mapping[str, str], *, host: str, po
     bus = bus_from_url(nats_url, spool)
     await bus.start()
     try:
-        state, gateway = build_gateway(cfg, env, bus)
+        settings = GatewaySettings.from_config(cfg, env)
+        policy = _policy(env, settings, bus)
+        state, gateway = build_gateway(cfg, env, bus, settings=settings, policy=policy)
         app = create_app(
             [gateway], max_body=state.settings.max_request_bytes, version=gateway_version()
         )
@@ -48,6 +54,17 @@ async def run_gateway(cfg: ProxyConfig, env: Mapping[str, str], *, host: str, po
         await serve_app(app, host=host, port=port, on_signal=on_signal)
     finally:
         await bus.close()
+
+
+def _policy(
+    env: Mapping[str, str], settings: GatewaySettings, bus: EventBus
+) -> GatewayPolicy | None:
+    """Virtual keys from the control plane at TIANJI_CONTROL_PLANE_URL (else master key only)."""
+    url = env.get("TIANJI_CONTROL_PLANE_URL")
+    if not url:
+        return None
+    resync = float(env.get("TIANJI_POLICY_RESYNC_SECONDS", "30"))
+    return GatewayPolicy.create(http_fetch(url, settings.master_key), bus, resync_every=resync)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from litestar.types import ASGIApp
 from tianji_common.config.model import ProxyConfig
 from tianji_common.http import Component, compose_app
 
 from tianji_gateway.api.llm import llm_routes, make_serve
+from tianji_gateway.api.messages import messages_routes
 from tianji_gateway.api.models import model_routes
 from tianji_gateway.auth import Authenticator, check_master_key_strength
 from tianji_gateway.fastpath import FastPath
@@ -27,6 +29,9 @@ from tianji_gateway.settings import GatewaySettings
 from tianji_gateway.state import GatewayState
 from tianji_gateway.upstream.client import PoolSettings, UpstreamClient
 from tianji_gateway.usage import Publisher, UsagePublisher
+
+if TYPE_CHECKING:
+    from tianji_gateway.policy import GatewayPolicy
 
 __all__ = ["build_gateway", "create_app", "gateway_version"]
 
@@ -47,8 +52,13 @@ def build_gateway(
     bus: Publisher,
     *,
     settings: GatewaySettings | None = None,
+    policy: GatewayPolicy | None = None,
 ) -> tuple[GatewayState, Component]:
-    """Resolve deployments and build the request path; raises on a weak master key."""
+    """Resolve deployments and build the request path; raises on a weak master key.
+
+    `policy` (virtual keys, teams, model access from the control plane's snapshot)
+    is None when only the master key exists.
+    """
     settings = settings or GatewaySettings.from_config(cfg, env)
     check_master_key_strength(settings.master_key, permit_weak=settings.permit_weak_master_key)
     adapters = load_adapters()
@@ -70,12 +80,17 @@ def build_gateway(
         retry_after=cfg.router_settings.retry_after,
         version=gateway_version(),
     )
-    auth = Authenticator(settings.master_key, header_name=settings.key_header_name)
+    if policy is not None:
+        pipeline = policy.guard(pipeline)
+    keys = policy.resolver if policy is not None else None
+    auth = Authenticator(settings.master_key, header_name=settings.key_header_name, keys=keys)
     state = GatewayState(settings, auth, router, pipeline, upstream, usage, lifecycle)
 
     async def startup() -> None:
         await upstream.start()
         usage.start()
+        if policy is not None:
+            await policy.start()
         lifecycle.ready = True
         log.info(
             "gateway ready: %d deployments, %d model names",
@@ -91,9 +106,12 @@ def build_gateway(
             )
         await usage.close()
         await upstream.close()
+        if policy is not None:
+            await policy.close()
 
     serve = make_serve(state)
-    routes = [*llm_routes(serve), *model_routes(state)]
+    models = model_routes(state) if policy is None else policy.model_routes(state)
+    routes = [*llm_routes(serve), *models, *messages_routes(state, adapters)]
 
     def wrap(app: ASGIApp) -> ASGIApp:
         return FastPath(app, serve, max_body=settings.max_request_bytes)  # type: ignore[arg-type,return-value]  # litestar types ASGI scopes as TypedDicts; ours are plain mappings
@@ -103,7 +121,9 @@ def build_gateway(
         routes,
         (startup,),
         (shutdown,),
-        ready=lambda: lifecycle.ready and not lifecycle.draining,
+        ready=lambda: (
+            lifecycle.ready and not lifecycle.draining and (policy is None or policy.loaded)
+        ),
         wrap=wrap,
     )
     return state, component

@@ -51,6 +51,8 @@ _ROUTES: dict[str, Op] = {
     "/v1/images/generations": Op.IMAGE_GENERATION,
     "/audio/speech": Op.AUDIO_SPEECH,
     "/v1/audio/speech": Op.AUDIO_SPEECH,
+    "/audio/transcriptions": Op.AUDIO_TRANSCRIPTION,
+    "/v1/audio/transcriptions": Op.AUDIO_TRANSCRIPTION,
 }
 _JSON = (b"content-type", b"application/json")
 _SSE = [
@@ -100,12 +102,11 @@ class FastPath:
             await _send_error(send, GatewayError("internal server error"))
             return
         if isinstance(result, Complete):
+            headers_out = _encode_headers(result.headers)
+            if "content-type" not in result.headers:  # audio and text answers name theirs
+                headers_out.insert(0, _JSON)
             await send(
-                {
-                    "type": "http.response.start",
-                    "status": result.status,
-                    "headers": [_JSON, *_encode_headers(result.headers)],
-                }
+                {"type": "http.response.start", "status": result.status, "headers": headers_out}
             )
             await send({"type": "http.response.body", "body": result.body})
             return

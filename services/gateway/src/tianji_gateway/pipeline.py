@@ -27,6 +27,7 @@ from tianji_common.errors import (
 from tianji_common.events import UsageRecorded
 
 from tianji_gateway.auth import Principal
+from tianji_gateway.providers._messages_bridge import MessagesBridge
 from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
 from tianji_gateway.request import ParsedRequest
 from tianji_gateway.routing.deployment import Deployment
@@ -41,8 +42,13 @@ __all__ = ["Complete", "Pipeline", "Streaming"]
 _INCLUDE_USAGE = msgspec.Raw(b'{"include_usage":true}')
 _DONE_FRAME = b"data: [DONE]\n\n"
 _MAX_FOLLOW_UPS = 600  # polls; the deployment timeout bounds them in time too
-# Stream answers are SSE, or AWS's binary event stream (Bedrock ConverseStream).
-_STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
+# Stream answers are SSE, AWS's binary event stream (Bedrock ConverseStream), or
+# newline-delimited JSON (Ollama's native API).
+_STREAM_TYPES = (
+    "text/event-stream",
+    "application/vnd.amazon.eventstream",
+    "application/x-ndjson",
+)
 _CALL_TYPES = {
     Op.CHAT: "acompletion",
     Op.COMPLETION: "atext_completion",
@@ -133,6 +139,12 @@ class Pipeline:
     ) -> None:
         self._router = router
         self._adapters = adapters
+        # Anthropic-format requests to chat-only providers go through one bridge each.
+        self._bridges: dict[str, ProviderAdapter] = {
+            k: MessagesBridge(a)
+            for k, a in adapters.items()
+            if Op.MESSAGES not in a.caps.ops and Op.CHAT in a.caps.ops
+        }
         self._upstream = upstream
         self._usage = usage
         self._tokens = tokens or TokenCache(upstream)
@@ -182,6 +194,8 @@ class Pipeline:
         adapter = self._adapters.get(dep.provider)
         if adapter is None:  # a wildcard resolved to a provider we do not serve
             raise GatewayError(f"unsupported provider: {dep.provider}", status=400)
+        if call.op is Op.MESSAGES and dep.provider in self._bridges:
+            adapter = self._bridges[dep.provider]
         if call.op not in adapter.caps.ops:
             raise _unsupported_op(call.op, dep.provider)
         parsed = call.parsed

@@ -2,7 +2,8 @@
 
 Why not a Struct for the whole request: on re-encode msgspec drops every field it was
 not told about (msgspec issue #490), and we must forward unknown parameters untouched.
-`messages` is never parsed on the OpenAI pass-through path.
+`messages` is never parsed on the OpenAI pass-through path. multipart/form-data bodies
+(audio transcriptions) take the same shape through `request_multipart`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from tianji_common.errors import InvalidRequest
+from tianji_common.errors import InvalidRequest, NotImplementedFeature
+
+from tianji_gateway.request_multipart import form_text, is_form, parse_form
 
 __all__ = ["ParsedRequest", "parse_body"]
 
@@ -30,6 +33,8 @@ class ParsedRequest:
     stream: bool
     include_usage: bool
     user: str | None
+    # The client sent multipart/form-data; `body` holds its fields (request_multipart).
+    form: bool = False
 
 
 def _decode(raw: msgspec.Raw | None, typ: type, name: str) -> object:
@@ -41,8 +46,24 @@ def _decode(raw: msgspec.Raw | None, typ: type, name: str) -> object:
         raise InvalidRequest(f"invalid value for {name!r}: {exc}", param=name) from None
 
 
-def parse_body(raw: bytes, *, model_override: str | None = None) -> ParsedRequest:
+def _parse_form(raw: bytes, content_type: str, model_override: str | None) -> ParsedRequest:
+    body = parse_form(raw, content_type)
+    model = model_override or form_text(body, "model")
+    if not model:
+        raise InvalidRequest("missing required parameter: 'model'", param="model")
+    if (form_text(body, "stream") or "").lower() in ("true", "1"):
+        raise NotImplementedFeature("streaming transcriptions are not implemented in TianjiLLM yet")
+    return ParsedRequest(
+        body=body, model=model, stream=False, include_usage=False, user=None, form=True
+    )
+
+
+def parse_body(
+    raw: bytes, *, model_override: str | None = None, content_type: str | None = None
+) -> ParsedRequest:
     """Decode and check the fields we act on; everything else stays raw."""
+    if is_form(content_type):
+        return _parse_form(raw, content_type, model_override)
     if not raw:
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:

@@ -182,3 +182,33 @@ def test_every_op_has_a_litellm_call_type() -> None:
     from tianji_gateway.providers.base import Op
 
     assert set(_CALL_TYPES) == set(Op)
+
+
+def test_env_fallbacks_and_env_settings_resolved_at_load() -> None:
+    cfg = load_config_text(
+        "model_list:\n"
+        "  - {model_name: c, litellm_params: {model: cohere/command-r}}\n"
+        "  - {model_name: cf, litellm_params: {model: cloudflare/@cf/meta/llama-3-8b}}\n",
+        Path("."),
+        {},
+    ).config
+    env = {
+        "CO_API_KEY": "co-fallback",
+        "CLOUDFLARE_ACCOUNT_ID": "acct-1",
+        "CLOUDFLARE_API_KEY": "cf-key",
+    }
+    deps = {d.model_name: d for d in build_deployments(cfg, env, load_adapters()).deployments}
+    assert deps["c"].api_key == "co-fallback"
+    assert deps["cf"].settings["cloudflare_account_id"] == "acct-1"
+
+
+def test_openai_stream_error_chunk_raises() -> None:
+    from tianji_common.errors import UpstreamError
+
+    from tianji_gateway.providers.base import OpenAIChunkRelay
+    from tianji_gateway.streaming.sse import SSEEvent
+
+    relay = OpenAIChunkRelay(include_usage=False)
+    assert relay.feed(SSEEvent(b'{"choices":[{"delta":{"content":"a"}}]}')) != []
+    with pytest.raises(UpstreamError, match="overloaded"):
+        relay.feed(SSEEvent(b'{"error":{"message":"overloaded","type":"server_error"}}'))

@@ -15,6 +15,11 @@ Delivery rules, the same for both:
   message is handled alone, so one poison message cannot sink its batch-mates, and
   after `max_deliver` deliveries it goes to the dead-letter subject and is acked.
 * A handler may settle deliveries itself (`ack`/`nak`); settling is idempotent.
+
+Fan-out (`broadcast`/`subscribe`) is the other delivery mode: every live subscriber
+gets every message, in publish order, at most once, and nothing is stored (core NATS,
+not JetStream). It carries policy changes to every gateway replica; a subscriber that
+misses one notices the version gap and reloads (see `tianji_common.policy`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ from tianji_common.nats_names import USAGE_DEAD_SUBJECT
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Delivery", "EventBus", "Handler", "RedeliveryPolicy", "dead_letter_id"]
+__all__ = [
+    "Delivery",
+    "EventBus",
+    "Handler",
+    "Listener",
+    "RedeliveryPolicy",
+    "dead_letter_id",
+]
 
 
 class Delivery(Protocol):
@@ -59,6 +71,7 @@ class Delivery(Protocol):
 
 
 Handler: TypeAlias = Callable[[list[Delivery]], Awaitable[None]]
+Listener: TypeAlias = Callable[[bytes], Awaitable[None]]
 
 
 class EventBus(Protocol):
@@ -82,6 +95,17 @@ class EventBus(Protocol):
         stop: asyncio.Event,
     ) -> None:
         """Feed batches to `handler` until `stop` is set; ack after it returns."""
+        ...
+
+    async def broadcast(self, subject: str, payload: bytes) -> None:
+        """Fan `payload` out to every current subscriber; never raises, never stores."""
+        ...
+
+    async def subscribe(self, subject: str, listener: Listener) -> None:
+        """Call `listener` for each broadcast on `subject`, in order, until `close`.
+
+        A listener that raises is logged; the next message still comes.
+        """
         ...
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Collection
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from tianji_common.bus._dispatch import dispatch, wait_any
 from tianji_common.bus.base import RedeliveryPolicy, dead_letter_id
 
 if TYPE_CHECKING:
-    from tianji_common.bus.base import Delivery, Handler
+    from tianji_common.bus.base import Delivery, Handler, Listener
 
 __all__ = ["MemoryBroker", "MemoryBus"]
 
@@ -101,6 +102,24 @@ class MemoryBroker:
         self._order: deque[tuple[float, str]] = deque()
         self._durables: dict[str, dict[str, _Durable]] = {}
         self._unclaimed: dict[str, deque[_Message]] = {}
+        self._listeners: dict[str, list[Listener]] = {}
+
+    def listen(self, subject: str, listener: Listener) -> None:
+        """Add a fan-out subscriber on `subject`."""
+        self._listeners.setdefault(subject, []).append(listener)
+
+    def unlisten(self, subject: str, listener: Listener) -> None:
+        """Remove a fan-out subscriber (missing is fine)."""
+        with suppress(ValueError):
+            self._listeners.get(subject, []).remove(listener)
+
+    async def broadcast(self, subject: str, data: bytes) -> None:
+        """Call every subscriber of `subject` in turn; one failing does not stop the rest."""
+        for listener in list(self._listeners.get(subject, ())):
+            try:
+                await listener(data)
+            except Exception:
+                logger.exception("fan-out listener on %s failed", subject)
 
     def publish(self, subject: str, event_id: str, data: bytes) -> bool:
         """Store a message; False if `event_id` was seen within the window."""
@@ -195,6 +214,7 @@ class MemoryBus:
         # Seconds to wait for a partial batch to fill (a JetStream fetch's expiry, in
         # spirit): fewer, larger batches cost the consumer far less per event.
         self._linger = linger
+        self._subscriptions: list[tuple[str, Listener]] = []
 
     async def start(self) -> None:
         """Nothing to connect."""
@@ -233,8 +253,20 @@ class MemoryBus:
         """
         return self.broker.pending(exclude=(self._policy.dead_subject,))
 
+    async def broadcast(self, subject: str, payload: bytes) -> None:
+        """Deliver to every subscriber of the broker before returning."""
+        await self.broker.broadcast(subject, payload)
+
+    async def subscribe(self, subject: str, listener: Listener) -> None:
+        """Subscribe on the broker until this client closes."""
+        self.broker.listen(subject, listener)
+        self._subscriptions.append((subject, listener))
+
     async def close(self) -> None:
-        """Publishes complete synchronously, so there is nothing to flush."""
+        """Publishes complete synchronously: only the fan-out subscriptions end."""
+        for subject, listener in self._subscriptions:
+            self.broker.unlisten(subject, listener)
+        self._subscriptions.clear()
 
     async def _dead_letter(self, delivery: Delivery) -> None:
         await self.publish(

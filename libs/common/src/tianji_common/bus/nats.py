@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
 
-    from tianji_common.bus.base import Delivery, Handler
+    from tianji_common.bus.base import Delivery, Handler, Listener
 
 __all__ = ["USAGE_STREAM_SUBJECTS", "NatsBus"]
 
@@ -126,6 +126,7 @@ class NatsBus:
         self._inflight = 0
         self._replay_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[tuple[str, Listener]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -223,6 +224,42 @@ class NatsBus:
             logger.critical("usage event %s lost: spool %s unwritable", event_id, self._spool.path)
             return
         self._spooled.set()
+
+    # -- fan-out (core NATS) -------------------------------------------------------------
+
+    async def broadcast(self, subject: str, payload: bytes) -> None:
+        """Core-NATS publish: every subscriber gets it; dropped (logged) while offline."""
+        nc = self._nc
+        if nc is None or nc.is_closed:
+            logger.warning("NATS not connected: broadcast on %s dropped", subject)
+            return
+        try:
+            await nc.publish(subject, payload)
+        except _TRANSPORT_ERRORS as exc:
+            logger.warning("broadcast on %s failed (%r); dropped", subject, exc)
+
+    async def subscribe(self, subject: str, listener: Listener) -> None:
+        """Plain (non-queue) subscription: every replica sees every message.
+
+        Before the first connect the subscription is remembered and made on connect;
+        nats-py re-subscribes by itself after a reconnect.
+        """
+        self._listeners.append((subject, listener))
+        if self._nc is not None and self._nc.is_connected:
+            await self._listen(self._nc, subject, listener)
+
+    async def _listen(self, nc: Client, subject: str, listener: Listener) -> None:
+        async def on_message(msg: Msg) -> None:
+            try:
+                await listener(bytes(msg.data))
+            except Exception:
+                logger.exception("fan-out listener on %s failed", subject)
+
+        await nc.subscribe(subject, cb=on_message)
+        # The server knows the subscription once the flush returns: a broadcast from
+        # another connection after this call reaches it.
+        with suppress(*_TRANSPORT_ERRORS):
+            await nc.flush(timeout=2)
 
     # -- consume -----------------------------------------------------------------------
 
@@ -336,6 +373,8 @@ class NatsBus:
             await nc.close()
             raise
         self._nc, self._js = nc, js
+        for subject, listener in self._listeners:
+            await self._listen(nc, subject, listener)
         self._ready.set()
         self._spooled.set()  # replay whatever waited for us
         logger.info("NATS %s connected", self._url)

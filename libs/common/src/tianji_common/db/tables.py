@@ -12,12 +12,14 @@ single-node use.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
 from piccolo.columns import (
     JSON,
     BigInt,
     BigSerial,
+    Boolean,
     Date,
     Integer,
     Numeric,
@@ -26,7 +28,17 @@ from piccolo.columns import (
 )
 from piccolo.table import Table
 
-__all__ = ["TABLES", "DailySpend", "SpendLog"]
+__all__ = [
+    "TABLES",
+    "AuditLog",
+    "DailySpend",
+    "Organization",
+    "PolicyVersion",
+    "SpendLog",
+    "Team",
+    "User",
+    "VerificationToken",
+]
 
 
 class SpendLog(Table, tablename="tianji_spend_log"):
@@ -82,4 +94,116 @@ class DailySpend(Table, tablename="tianji_daily_spend"):
     # `ON CONFLICT (date, kind, value, model)` on both engines.
 
 
-TABLES: Final[tuple[type[Table], ...]] = (SpendLog, DailySpend)
+class VerificationToken(Table, tablename="tianji_verification_token"):
+    """One virtual key, as LiteLLM's `LiteLLM_VerificationToken`: only its hash is stored.
+
+    Lists and maps are JSON (SQLite has no arrays); `token` is sha256 hex of the whole
+    `sk-…` key, so a key imported from LiteLLM keeps working.
+    """
+
+    token = Text(primary_key=True)
+    key_name = Text(default="")
+    key_alias = Text(null=True, default=None, index=True)
+    spend = Numeric(default=Decimal(0))
+    max_budget = Numeric(null=True, default=None)
+    budget_duration = Text(null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None)
+    expires = Timestamptz(null=True, default=None)
+    models = JSON(default="[]")
+    aliases = JSON(default="{}")
+    metadata = JSON(default="{}")
+    user_id = Text(null=True, default=None, index=True)
+    team_id = Text(null=True, default=None, index=True)
+    organization_id = Text(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
+    tpm_limit = BigInt(null=True, default=None)
+    rpm_limit = BigInt(null=True, default=None)
+    blocked = Boolean(null=True, default=None)
+    created_at = Timestamptz()
+    created_by = Text(null=True, default=None)
+    updated_at = Timestamptz()
+    updated_by = Text(null=True, default=None)
+
+
+class Team(Table, tablename="tianji_team"):
+    """A team, as LiteLLM's `LiteLLM_TeamTable`; keys inherit its models and block."""
+
+    team_id = Text(primary_key=True)
+    team_alias = Text(null=True, default=None)
+    organization_id = Text(null=True, default=None, index=True)
+    models = JSON(default="[]")
+    max_budget = Numeric(null=True, default=None)
+    spend = Numeric(default=Decimal(0))
+    tpm_limit = BigInt(null=True, default=None)
+    rpm_limit = BigInt(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
+    budget_duration = Text(null=True, default=None)
+    blocked = Boolean(default=False)
+    members_with_roles = JSON(default="[]")
+    metadata = JSON(default="{}")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class User(Table, tablename="tianji_user"):
+    """An internal user, as LiteLLM's `LiteLLM_UserTable` (the columns used so far)."""
+
+    user_id = Text(primary_key=True)
+    user_email = Text(null=True, default=None)
+    user_role = Text(null=True, default=None)
+    models = JSON(default="[]")
+    max_budget = Numeric(null=True, default=None)
+    spend = Numeric(default=Decimal(0))
+    teams = JSON(default="[]")
+    metadata = JSON(default="{}")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Organization(Table, tablename="tianji_organization"):
+    """An organization, as LiteLLM's `LiteLLM_OrganizationTable`."""
+
+    organization_id = Text(primary_key=True)
+    organization_alias = Text(default="")
+    models = JSON(default="[]")
+    max_budget = Numeric(null=True, default=None)
+    spend = Numeric(default=Decimal(0))
+    metadata = JSON(default="{}")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class AuditLog(Table, tablename="tianji_audit_log"):
+    """One row per management change, written in the change's own transaction."""
+
+    id = Text(primary_key=True)
+    changed_by = Text(default="")
+    action = Text()  # created | updated | deleted | blocked | unblocked | regenerated
+    table_name = Text()
+    object_id = Text(index=True)
+    before_value = JSON(null=True, default=None)
+    updated_values = JSON(null=True, default=None)
+    at = Timestamptz(index=True)
+
+
+class PolicyVersion(Table, tablename="tianji_policy_version"):
+    """One row (`id = 1`): the policy snapshot's version, bumped in every management write.
+
+    Why a row: the bump takes the row lock inside the write's transaction, so versions
+    are handed out in commit order and gateways can tell a missed change from a late one.
+    """
+
+    id = Integer(primary_key=True)
+    version = BigInt(default=0)
+
+
+TABLES: Final[tuple[type[Table], ...]] = (
+    SpendLog,
+    DailySpend,
+    VerificationToken,
+    Team,
+    User,
+    Organization,
+    AuditLog,
+    PolicyVersion,
+)

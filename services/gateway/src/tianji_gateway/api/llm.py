@@ -44,7 +44,9 @@ def make_serve(state: GatewayState) -> Serve:
             if op is Op.EMBEDDING
             else None
         )
-        parsed = parse_body(raw, model_override=forced or model)
+        parsed = parse_body(
+            raw, model_override=forced or model, content_type=headers.get("content-type")
+        )
         life.enter()
         try:
             result = await pipeline.run(op, principal, parsed)
@@ -77,7 +79,7 @@ def llm_routes(serve: Serve) -> list[ControllerRouterHandler]:
                 result.body,
                 status_code=result.status,
                 headers=result.headers,
-                media_type="application/json",
+                media_type=result.headers.get("content-type", "application/json"),
             )
         return Stream(
             result.body, headers={**result.headers, **_SSE_HEADERS}, media_type="text/event-stream"
@@ -105,4 +107,12 @@ def llm_routes(serve: Serve) -> list[ControllerRouterHandler]:
     async def images(request: Request[Any, Any, Any], model: str) -> Response[Any]:
         return await handle(request, Op.IMAGE_GENERATION, model)
 
-    return [chat, completions, embeddings, images]
+    @post(
+        "/openai/deployments/{model:str}/audio/transcriptions",
+        status_code=200,
+        name="azure_transcriptions",
+    )
+    async def transcriptions(request: Request[Any, Any, Any], model: str) -> Response[Any]:
+        return await handle(request, Op.AUDIO_TRANSCRIPTION, model)
+
+    return [chat, completions, embeddings, images, transcriptions]

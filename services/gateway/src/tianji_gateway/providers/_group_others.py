@@ -10,10 +10,26 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from tianji_gateway.providers.base import ProviderAdapter
+from tianji_gateway.providers.cloudflare import CloudflareAdapter
+from tianji_gateway.providers.cohere import CohereAdapter
+from tianji_gateway.providers.replicate import ReplicateAdapter
 
 __all__ = ["ADAPTERS", "HOSTS"]
 
-ADAPTERS: Mapping[str, type[ProviderAdapter]] = MappingProxyType({})
+ADAPTERS: Mapping[str, type[ProviderAdapter]] = MappingProxyType(
+    {
+        "cohere": CohereAdapter,
+        "cloudflare": CloudflareAdapter,
+        "replicate": ReplicateAdapter,
+    }
+)
 
 # api_base host -> provider id, for model strings without a provider/ prefix.
-HOSTS: Mapping[str, str] = MappingProxyType({})
+HOSTS: Mapping[str, str] = MappingProxyType(
+    {
+        "api.cohere.com": "cohere",
+        "api.cohere.ai": "cohere",
+        "api.cloudflare.com": "cloudflare",
+        "api.replicate.com": "replicate",
+    }
+)

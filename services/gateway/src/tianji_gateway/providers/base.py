@@ -11,7 +11,9 @@ untouched, so parameters we do not know are forwarded as they came.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import msgspec
@@ -23,6 +25,8 @@ from tianji_common.errors import (
     UpstreamRateLimited,
 )
 
+from tianji_gateway.providers._media import speech_content_type, transcription_content_type
+from tianji_gateway.request_multipart import encode_form, form_content_type
 from tianji_gateway.streaming.sse import SSEParser
 
 if TYPE_CHECKING:
@@ -187,6 +191,14 @@ class ProviderAdapter:
     default_api_base: ClassVar[str] = "https://api.openai.com/v1"
     env_key: ClassVar[str | None] = "OPENAI_API_KEY"
     env_base: ClassVar[str | None] = "OPENAI_API_BASE"
+    # Further variables LiteLLM reads for the key, in order (e.g. CO_API_KEY for cohere).
+    env_key_fallbacks: ClassVar[tuple[str, ...]] = ()
+    # `settings` keys filled from the environment at config load, when the config does
+    # not set them (e.g. aws_region_name from AWS_REGION_NAME / AWS_REGION): hooks stay
+    # sans-IO and read only `dep.settings`.
+    env_settings: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({})
+    # LiteLLM's env var for `api_version` (AZURE_API_VERSION), resolved at config load.
+    env_version: ClassVar[str | None] = None
     caps: ClassVar[ProviderCaps] = ProviderCaps()
     # True when the upstream speaks OpenAI's wire format, so bodies are relayed as-is.
     passthrough: ClassVar[bool] = True
@@ -235,8 +247,15 @@ class ProviderAdapter:
     def sign(
         self, dep: Deployment, url: str, headers: list[tuple[str, str]], body: bytes, now: float
     ) -> list[tuple[str, str]]:
-        """Last step before sending: request signing (AWS SigV4). Default: unchanged."""
-        return headers
+        """Last step before sending: request signing (AWS SigV4). Default: unchanged.
+
+        A multipart body (transcriptions) gets its boundary into `content-type` here:
+        this is the one hook that sees the encoded body (request_multipart).
+        """
+        form_type = form_content_type(body)
+        if form_type is None:
+            return headers
+        return [(k, form_type if k == "content-type" else v) for k, v in headers]
 
     def stream_parser(self, dep: Deployment) -> StreamParser:
         """How the upstream frames a stream; SSE unless the vendor differs."""
@@ -275,10 +294,22 @@ class ProviderAdapter:
         self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool
     ) -> bytes:
         """The upstream body; OpenAI-compatible vendors take the client's body as-is."""
+        if op is Op.AUDIO_TRANSCRIPTION:
+            return encode_form(body)
         return msgspec.json.encode(body)
 
     def decode_response(self, raw: bytes, dep: Deployment, op: Op) -> Decoded:
-        """Read usage from an OpenAI-shaped body and relay the bytes unchanged."""
+        """Read usage from an OpenAI-shaped body and relay the bytes unchanged.
+
+        Speech answers are audio and transcriptions may be text (srt, vtt): both are
+        relayed as they came, with their content type; their usage is unknown (zero).
+        """
+        if op is Op.AUDIO_SPEECH:
+            return Decoded(body=raw, usage=Usage(), content_type=speech_content_type(raw))
+        if op is Op.AUDIO_TRANSCRIPTION:
+            kind = transcription_content_type(raw)
+            if kind != "application/json":
+                return Decoded(body=raw, usage=Usage(), content_type=kind)
         view = _response_view.decode(raw)
         usage = view.usage.normalize() if view.usage else Usage()
         return Decoded(body=raw, usage=usage, model=view.model)
@@ -328,10 +359,13 @@ class _OpenAIUsage(msgspec.Struct):
     total_tokens: int | None = None
     prompt_tokens_details: _PromptDetails | None = None
     completion_tokens_details: _CompletionDetails | None = None
+    # Images (gpt-image-1) and transcriptions (gpt-4o-transcribe) name them this way.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
     def normalize(self) -> Usage:
-        prompt = self.prompt_tokens or 0
-        completion = self.completion_tokens or 0
+        prompt = self.prompt_tokens or self.input_tokens or 0
+        completion = self.completion_tokens or self.output_tokens or 0
         ptd, ctd = self.prompt_tokens_details, self.completion_tokens_details
         return Usage(
             prompt_tokens=prompt,
@@ -354,7 +388,8 @@ class _ChoiceView(msgspec.Struct):
 class _ChunkView(msgspec.Struct):
     choices: list[_ChoiceView] = []
     usage: _OpenAIUsage | None = None
-    error: msgspec.Raw | None = None
+    # msgspec cannot put Raw in a union with None: an empty Raw means "no error".
+    error: msgspec.Raw = msgspec.Raw(b"")
 
 
 _response_view = msgspec.json.Decoder(_ResponseView)
@@ -380,7 +415,7 @@ class OpenAIChunkRelay:
             view = _chunk_view.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return [data]
-        if view.error is not None:
+        if view.error:
             raise error_from_status(500, _error_message(view.error))
         if view.usage is not None:
             self._usage = view.usage.normalize()

@@ -84,9 +84,18 @@ def _one(
         )
     adapter = adapters.get(provider)
     api_key = p.api_key or _str(cred.get("api_key"))
+    api_version = p.api_version or _str(cred.get("api_version"))
+    settings = dict(getattr(p, "settings", {}) or {})
     if adapter is not None:
-        api_key = api_key or (env.get(adapter.env_key) if adapter.env_key else None)
+        key_vars = ((adapter.env_key,) if adapter.env_key else ()) + adapter.env_key_fallbacks
+        api_key = api_key or _first_env(env, key_vars)
         api_base = api_base or (env.get(adapter.env_base) if adapter.env_base else None)
+        api_version = api_version or (env.get(adapter.env_version) if adapter.env_version else None)
+        for name, variables in adapter.env_settings.items():
+            if settings.get(name) in (None, ""):
+                value = _first_env(env, variables)
+                if value is not None:
+                    settings[name] = value
     rs, ls = cfg.router_settings, cfg.litellm_settings
     timeout = p.timeout or rs.timeout or ls.request_timeout or DEFAULT_TIMEOUT
     retries = next(
@@ -102,7 +111,7 @@ def _one(
         model=upstream,
         api_base=api_base,
         api_key=api_key,
-        api_version=p.api_version or _str(cred.get("api_version")),
+        api_version=api_version,
         organization=p.organization,
         timeout=float(timeout),
         stream_timeout=p.stream_timeout or rs.stream_timeout,
@@ -114,7 +123,7 @@ def _one(
         additional_drop_params=frozenset(p.additional_drop_params or ()),
         default_body={k: msgspec.Raw(msgspec.json.encode(v)) for k, v in p.extra.items()},
         extra_headers=tuple((k.lower(), str(v)) for k, v in headers.items()),
-        settings=dict(getattr(p, "settings", {}) or {}),
+        settings=settings,
         model_info=msgspec.to_builtins(entry.model_info),
         template=template,
         custom_provider=p.custom_llm_provider,
@@ -129,6 +138,10 @@ def _wildcard_provider(
         return custom
     prefix, sep, _ = model.partition("/")
     return prefix if sep and (prefix in adapters or prefix in KNOWN_LITELLM_PROVIDERS) else "*"
+
+
+def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[n] for n in names if env.get(n)), None)
 
 
 def build_deployments(

@@ -1,0 +1,99 @@
+"""The policy snapshot: what a gateway needs to authenticate and authorize a request.
+
+Why a shared module: the control plane builds it from the database and the gateway
+reads it (over HTTP, then change events on the bus); both must agree on the shape,
+and the gateway never opens a database connection (STYLE section 8).
+
+Versioning: every committed management change bumps one counter in the database.
+A `PolicyChanged` event carries that version and the *whole* new state of each
+changed entity (`None` for a deleted one), so applying an event twice, or after a
+snapshot that already holds it, is harmless. A gateway at version `v` applies an
+event `v + 1`, ignores `<= v`, and reloads the full snapshot on a gap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+__all__ = [
+    "KeyPolicy",
+    "PolicyChanged",
+    "PolicySnapshot",
+    "TeamPolicy",
+    "decode_change",
+    "decode_snapshot",
+    "encode_policy",
+]
+
+
+class KeyPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One virtual key as the gateway sees it; `token` is the sha256 hex of the key."""
+
+    token: str
+    key_name: str = ""
+    key_alias: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    expires: datetime | None = None
+    blocked: bool = False
+    user_id: str | None = None
+    team_id: str | None = None
+    org_id: str | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+
+
+class TeamPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One team: its models and block apply to every key in it."""
+
+    team_id: str
+    team_alias: str | None = None
+    org_id: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    blocked: bool = False
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+
+
+class PolicySnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything at one version: keys by hash, teams by id."""
+
+    version: int
+    keys: dict[str, KeyPolicy] = msgspec.field(default_factory=dict)
+    teams: dict[str, TeamPolicy] = msgspec.field(default_factory=dict)
+
+
+class PolicyChanged(msgspec.Struct, frozen=True, kw_only=True, tag="policy_changed.v1"):
+    """Published after a commit: the new version and the changed entities (None: deleted)."""
+
+    event_id: str
+    occurred_at: float
+    version: int
+    keys: dict[str, KeyPolicy | None] = msgspec.field(default_factory=dict)
+    teams: dict[str, TeamPolicy | None] = msgspec.field(default_factory=dict)
+
+
+_encoder = msgspec.json.Encoder()
+_snapshot_decoder = msgspec.json.Decoder(PolicySnapshot)
+_change_decoder = msgspec.json.Decoder(PolicyChanged)
+
+
+def encode_policy(value: PolicySnapshot | PolicyChanged) -> bytes:
+    """JSON bytes for the HTTP body or the bus payload."""
+    return _encoder.encode(value)
+
+
+def decode_snapshot(data: bytes) -> PolicySnapshot:
+    """Decode `GET /internal/policy/snapshot`; raises msgspec errors on a bad body."""
+    return _snapshot_decoder.decode(data)
+
+
+def decode_change(data: bytes) -> PolicyChanged:
+    """Decode one change event; raises msgspec errors on a bad payload."""
+    return _change_decoder.decode(data)

@@ -1,0 +1,100 @@
+"""Records to policy: the full snapshot and the per-change event the gateways read."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from tianji_common.nats_names import POLICY_CHANGED_SUBJECT
+from tianji_common.policy import (
+    KeyPolicy,
+    PolicyChanged,
+    PolicySnapshot,
+    TeamPolicy,
+    encode_policy,
+)
+
+from tianji_control_plane.repo.keys import all_keys
+from tianji_control_plane.repo.teams import all_teams
+from tianji_control_plane.repo.version import current_version
+
+if TYPE_CHECKING:
+    from tianji_common.bus.base import EventBus
+
+    from tianji_control_plane.domain.common import Changes
+    from tianji_control_plane.repo.db import Db
+    from tianji_control_plane.repo.records import KeyRecord, TeamRecord
+
+__all__ = ["BusNotifier", "build_snapshot", "change_event", "key_policy", "team_policy"]
+
+
+def key_policy(rec: KeyRecord) -> KeyPolicy:
+    """What the gateway needs of one key."""
+    return KeyPolicy(
+        token=rec.token,
+        key_name=rec.key_name,
+        key_alias=rec.key_alias,
+        models=rec.models,
+        aliases=rec.aliases,
+        expires=rec.expires,
+        blocked=bool(rec.blocked),
+        user_id=rec.user_id,
+        team_id=rec.team_id,
+        org_id=rec.organization_id,
+        tpm_limit=rec.tpm_limit,
+        rpm_limit=rec.rpm_limit,
+        max_parallel_requests=rec.max_parallel_requests,
+        max_budget=rec.max_budget,
+    )
+
+
+def team_policy(rec: TeamRecord) -> TeamPolicy:
+    """What the gateway needs of one team."""
+    return TeamPolicy(
+        team_id=rec.team_id,
+        team_alias=rec.team_alias,
+        org_id=rec.organization_id,
+        models=rec.models,
+        blocked=rec.blocked,
+        tpm_limit=rec.tpm_limit,
+        rpm_limit=rec.rpm_limit,
+        max_parallel_requests=rec.max_parallel_requests,
+        max_budget=rec.max_budget,
+    )
+
+
+async def build_snapshot(db: Db) -> PolicySnapshot:
+    """Everything, labelled with a version no newer than its contents.
+
+    The version is read first: rows committed after it are newer still, and every
+    change event carries whole entities, so re-applying those events is harmless.
+    """
+    version = await current_version(db)
+    keys = {rec.token: key_policy(rec) for rec in await all_keys(db)}
+    teams = {rec.team_id: team_policy(rec) for rec in await all_teams(db)}
+    return PolicySnapshot(version=version, keys=keys, teams=teams)
+
+
+def change_event(changes: Changes) -> PolicyChanged:
+    """The bus event for one committed write."""
+    return PolicyChanged(
+        event_id=uuid.uuid4().hex,
+        occurred_at=time.time(),
+        version=changes.version,
+        keys={t: None if r is None else key_policy(r) for t, r in changes.keys.items()},
+        teams={t: None if r is None else team_policy(r) for t, r in changes.teams.items()},
+    )
+
+
+class BusNotifier:
+    """Broadcasts each committed change on `POLICY_CHANGED_SUBJECT` (fan-out)."""
+
+    def __init__(self, bus: EventBus | None) -> None:
+        self._bus = bus
+
+    async def changed(self, changes: Changes) -> None:
+        """Fan the change out; the bus never raises (a lost event shows as a gap)."""
+        if self._bus is not None:
+            payload = encode_policy(change_event(changes))
+            await self._bus.broadcast(POLICY_CHANGED_SUBJECT, payload)
