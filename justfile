@@ -56,6 +56,10 @@ e2e *args: services-up
 bench *args:
     {{ bin }}/python benchmarks/run.py {{ args }}
 
+# native translations (anthropic, gemini, bedrock) against OpenAI pass-through, interleaved
+bench-providers *args:
+    {{ bin }}/python benchmarks/providers.py {{ args }}
+
 # apply database migrations (DATABASE_URL)
 migrate *args:
     {{ bin }}/tianji migrate {{ args }}

@@ -173,6 +173,47 @@ def _anthropic_stream_events() -> list[bytes]:
     return [b"event: " + name.encode() + b"\ndata: " + _json(d) + b"\n\n" for name, d in events]
 
 
+def _gemini_response() -> bytes:
+    """Gemini generateContent (non-streaming) with usage, as the native adapter reads it."""
+    return _json(
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [{"text": "Hello from the fake upstream!"}],
+                    },
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 11,
+                "candidatesTokenCount": 7,
+                "totalTokenCount": 18,
+            },
+            "modelVersion": "gemini-bench",
+        }
+    )
+
+
+def _converse_response() -> bytes:
+    """Bedrock Converse (non-streaming) with usage."""
+    return _json(
+        {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [{"text": "Hello from the fake upstream!"}],
+                }
+            },
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18},
+            "metrics": {"latencyMs": 1},
+        }
+    )
+
+
 def _fixed(status: bytes, ctype: bytes, body: bytes, extra: bytes = b"") -> bytes:
     return (
         b"HTTP/1.1 "
@@ -218,6 +259,11 @@ def build_responses() -> dict[tuple[bytes, bool], bytes]:
 
 
 _RESPONSES = build_responses()
+# Native vendors addressed by suffix (the model id is in the path); paths are lowercased.
+_SUFFIXES: tuple[tuple[bytes, bytes], ...] = (
+    (b":generatecontent", _fixed(b"200 OK", b"application/json", _gemini_response())),
+    (b"/converse", _fixed(b"200 OK", b"application/json", _converse_response())),
+)
 _HEALTH = _fixed(b"200 OK", b"application/json", b'{"status":"ok"}')
 _NOT_FOUND = _fixed(
     b"404 Not Found",
@@ -279,7 +325,10 @@ class _Upstream(asyncio.Protocol):
         path = target.split(b"?", 1)[0]
         if method == b"post":
             stream = b'"stream":true' in body or b'"stream": true' in body
-            transport.write(_RESPONSES.get((path, stream), _NOT_FOUND))
+            answer = _RESPONSES.get((path, stream))
+            if answer is None:
+                answer = next((r for sfx, r in _SUFFIXES if path.endswith(sfx)), _NOT_FOUND)
+            transport.write(answer)
         elif path == b"/health":
             transport.write(_HEALTH)
         else:

@@ -86,3 +86,19 @@ def test_all_in_one_refuses_unknown_keys_and_virtual_keys_on_admin_routes(
     key = generate_key(tianji.base)
     r = httpx.post(f"{tianji.base}/key/generate", json={}, headers={"x-api-key": key})
     assert r.status_code == 403
+
+
+def test_all_in_one_team_models_and_block_apply_to_its_keys(tianji: TianjiProcess) -> None:
+    r = httpx.post(f"{tianji.base}/team/new", json={"models": ["embed", "claude"]}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    team_id = r.json()["team_id"]
+    key = generate_key(tianji.base, team_id=team_id)
+    within(1.0, lambda: chat_status(tianji.base, key, model="gpt-4o-mini") == 403)
+    listed = sorted(m.id for m in sdk(tianji.base, key).models.list())
+    assert listed == ["claude", "embed"]
+
+    r = httpx.post(f"{tianji.base}/team/block", json={"team_id": team_id}, headers=ADMIN)
+    assert r.status_code == 200
+    within(1.0, lambda: chat_status(tianji.base, key, model="claude") == 401)
+    with pytest.raises(openai.AuthenticationError, match=f"Team={team_id} is blocked"):
+        sdk(tianji.base, key).chat.completions.create(model="claude", messages=MESSAGES)  # type: ignore[arg-type]
