@@ -29,8 +29,10 @@ from tianji_common.events import UsageRecorded
 from tianji_gateway.auth import Principal
 from tianji_gateway.providers._messages_bridge import MessagesBridge
 from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
+from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
 from tianji_gateway.request import ParsedRequest
 from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.resolve import UnsupportedProvider
 from tianji_gateway.routing.router import ModelGroup, Router
 from tianji_gateway.streaming.sse import frame
 from tianji_gateway.upstream.client import UpstreamClient, UpstreamResponse, UpstreamStream
@@ -169,6 +171,17 @@ class Pipeline:
                 error_type=type(exc).__name__,
             )
             raise
+        except asyncio.CancelledError:
+            # The client went away before the answer began: still exactly one event.
+            self._record(
+                call, None, status="disconnected", http_status=499, error_type="ClientDisconnected"
+            )
+            raise
+        except Exception as exc:
+            self._record(
+                call, None, status="failure", http_status=500, error_type=type(exc).__name__
+            )
+            raise
 
     async def _attempts(self, call: _Call, group: ModelGroup) -> Complete | Streaming:
         tried: set[str] = set()
@@ -193,7 +206,7 @@ class Pipeline:
     ) -> tuple[ProviderAdapter, str, list[tuple[str, str]], bytes]:
         adapter = self._adapters.get(dep.provider)
         if adapter is None:  # a wildcard resolved to a provider we do not serve
-            raise GatewayError(f"unsupported provider: {dep.provider}", status=400)
+            raise UnsupportedProvider(dep.provider, known=dep.provider in KNOWN_LITELLM_PROVIDERS)
         if call.op is Op.MESSAGES and dep.provider in self._bridges:
             adapter = self._bridges[dep.provider]
         if call.op not in adapter.caps.ops:
