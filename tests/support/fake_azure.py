@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeAzure", "Recorded"]
 
@@ -43,7 +44,7 @@ class Recorded:
 
 
 @dataclass
-class FakeAzure:
+class FakeAzure(ThreadedServer):
     """Runs in its own thread and loop; `key` is the only api-key it accepts."""
 
     key: str = "azure-upstream-key"
@@ -55,24 +56,6 @@ class FakeAzure:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeAzure:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-azure").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

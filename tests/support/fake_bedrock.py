@@ -21,13 +21,14 @@ import hashlib
 import hmac
 import json
 import struct
-import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeBedrock", "Recorded", "event_frame"]
 
@@ -83,7 +84,7 @@ def _sign_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 @dataclass
-class FakeBedrock:
+class FakeBedrock(ThreadedServer):
     """Runs in its own thread and loop; `secrets` maps access key id -> secret."""
 
     secrets: dict[str, str] = field(default_factory=lambda: {"AKIDFAKEBEDROCK": "fake/secret+key"})
@@ -97,24 +98,6 @@ class FakeBedrock:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeBedrock:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-bedrock").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

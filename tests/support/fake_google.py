@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +22,8 @@ from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["API_KEY", "ISSUED_TOKEN", "FakeGoogle", "Recorded"]
 
@@ -46,7 +47,7 @@ def _b64url_decode(text: str) -> bytes:
 
 
 @dataclass
-class FakeGoogle:
+class FakeGoogle(ThreadedServer):
     """Runs in its own thread and loop so sync and async clients can both call it."""
 
     requests: list[Recorded] = field(default_factory=list)
@@ -63,25 +64,6 @@ class FakeGoogle:
     def trust(self, kid: str, public_key: rsa.RSAPublicKey) -> None:
         """Accept assertions signed by this key (as Google trusts a service account)."""
         self.public_keys[kid] = public_key
-
-    def start(self) -> FakeGoogle:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-google").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            fut.result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeMedia", "FormFile", "MediaRequest"]
 
@@ -59,7 +60,7 @@ def _error(status: int, message: str, type_: str, code: str | None = None) -> we
 
 
 @dataclass
-class FakeMedia:
+class FakeMedia(ThreadedServer):
     """Runs in its own thread and loop, like `fake_upstream.FakeUpstream`."""
 
     api_key: str
@@ -72,25 +73,6 @@ class FakeMedia:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeMedia:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-media").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            fut.result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)

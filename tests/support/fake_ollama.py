@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeOllama", "Recorded"]
 
@@ -36,7 +37,7 @@ class Recorded:
 
 
 @dataclass
-class FakeOllama:
+class FakeOllama(ThreadedServer):
     """Runs in its own thread and loop."""
 
     requests: list[Recorded] = field(default_factory=list)
@@ -47,24 +48,6 @@ class FakeOllama:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeOllama:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-ollama").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeOpenAICompat", "Recorded"]
 
@@ -117,14 +118,13 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 
 @dataclass
-class FakeOpenAICompat:
+class FakeOpenAICompat(ThreadedServer):
     """Runs in its own thread and loop so sync and async clients can both call it."""
 
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -132,26 +132,6 @@ class FakeOpenAICompat:
 
     def last(self, vendor: str) -> Recorded:
         return next(r for r in reversed(self.requests) if r.vendor == vendor)
-
-    def start(self) -> FakeOpenAICompat:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="fake-openai-compat")
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            fut.result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["FakeOthers", "Recorded"]
 
@@ -39,7 +40,7 @@ class Recorded:
 
 
 @dataclass
-class FakeOthers:
+class FakeOthers(ThreadedServer):
     """Runs in its own thread and loop so sync and async clients can both call it."""
 
     requests: list[Recorded] = field(default_factory=list)
@@ -52,25 +53,6 @@ class FakeOthers:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeOthers:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-others").start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            fut.result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     def last(self, prefix: str) -> Recorded:
         """The latest request whose path starts with `prefix`."""

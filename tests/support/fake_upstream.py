@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.threaded_server import ThreadedServer
+
 __all__ = ["FakeUpstream", "Recorded"]
 
 
@@ -32,7 +34,7 @@ class Recorded:
 
 
 @dataclass
-class FakeUpstream:
+class FakeUpstream(ThreadedServer):
     """Runs in its own thread and loop so sync and async clients can both call it."""
 
     requests: list[Recorded] = field(default_factory=list)
@@ -41,7 +43,6 @@ class FakeUpstream:
     _gate: threading.Event = field(default_factory=threading.Event)
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -49,26 +50,6 @@ class FakeUpstream:
 
     def release_gate(self) -> None:
         self._gate.set()
-
-    def start(self) -> FakeUpstream:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="fake-upstream")
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            fut.result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
         app = web.Application()

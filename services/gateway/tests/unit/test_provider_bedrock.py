@@ -107,7 +107,9 @@ def test_registered_with_class_attributes() -> None:
     assert BedrockAdapter.env_key == "AWS_BEARER_TOKEN_BEDROCK"
     assert BedrockAdapter.passthrough is False
     assert BedrockAdapter.caps.stream_usage is False
-    assert BedrockAdapter.caps.ops == frozenset({Op.CHAT, Op.EMBEDDING, Op.RERANK})
+    assert BedrockAdapter.caps.ops == frozenset(
+        {Op.CHAT, Op.EMBEDDING, Op.RERANK, Op.IMAGE_GENERATION}
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from tianji_gateway.providers.base import ProviderAdapter
 from tianji_gateway.providers.cloudflare import CloudflareAdapter
 from tianji_gateway.providers.cohere import CohereAdapter
+from tianji_gateway.providers.jina_ai import JinaAIAdapter
 from tianji_gateway.providers.replicate import ReplicateAdapter
 
 __all__ = ["ADAPTERS", "HOSTS"]
@@ -21,6 +22,7 @@ ADAPTERS: Mapping[str, type[ProviderAdapter]] = MappingProxyType(
         "cohere": CohereAdapter,
         "cloudflare": CloudflareAdapter,
         "replicate": ReplicateAdapter,
+        "jina_ai": JinaAIAdapter,
     }
 )
 
@@ -31,5 +33,6 @@ HOSTS: Mapping[str, str] = MappingProxyType(
         "api.cohere.ai": "cohere",
         "api.cloudflare.com": "cloudflare",
         "api.replicate.com": "replicate",
+        "api.jina.ai": "jina_ai",
     }
 )

@@ -2,9 +2,10 @@
 
 Why: Bedrock speaks neither OpenAI's wire format nor its auth. Chat goes to
 `POST {runtime}/model/{modelId}/converse` (`/converse-stream` when streaming, which
-answers in AWS's binary event stream), embeddings to `/model/{modelId}/invoke`, rerank
-to bedrock-agent-runtime's `/rerank`. Every request is signed with SigV4 (service
-`bedrock`) unless the deployment has a Bedrock API key, sent as a Bearer token
+answers in AWS's binary event stream), embeddings and images to
+`/model/{modelId}/invoke`, rerank to bedrock-agent-runtime's `/rerank`. Every request
+is signed with SigV4 (service `bedrock`) unless the deployment has a Bedrock API key,
+sent as a Bearer token
 (https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys-use.html). LiteLLM's
 `AmazonConverseConfig` and `BaseAWSLLM` are the compatibility target for endpoints,
 region resolution and parameter placement.
@@ -32,8 +33,13 @@ from tianji_gateway.providers._bedrock_embed import (
     embedding_request,
     rerank_request,
 )
-from tianji_gateway.providers._bedrock_errors import http_error
 from tianji_gateway.providers._bedrock_eventstream import EventStreamParser
+from tianji_gateway.providers._bedrock_image import (
+    decode_image,
+    image_error,
+    image_request,
+    is_image_body,
+)
 from tianji_gateway.providers._bedrock_request import (
     UNSUPPORTED_PARAMS,
     base_model,
@@ -100,7 +106,7 @@ def _path_model_id(dep: Deployment) -> str:
 
 
 class BedrockAdapter(ProviderAdapter):
-    """OpenAI chat, embeddings and rerank translated for Amazon Bedrock."""
+    """OpenAI chat, embeddings, rerank and images translated for Amazon Bedrock."""
 
     name: ClassVar[str] = "bedrock"
     default_api_base: ClassVar[str] = f"https://bedrock-runtime.{_DEFAULT_REGION}.amazonaws.com"
@@ -121,7 +127,7 @@ class BedrockAdapter(ProviderAdapter):
         # Converse streams always end with a `metadata` event carrying usage.
         stream_usage=False,
         unsupported_params=UNSUPPORTED_PARAMS,
-        ops=frozenset({Op.CHAT, Op.EMBEDDING, Op.RERANK}),
+        ops=frozenset({Op.CHAT, Op.EMBEDDING, Op.RERANK, Op.IMAGE_GENERATION}),
     )
     passthrough: ClassVar[bool] = False
 
@@ -137,7 +143,7 @@ class BedrockAdapter(ProviderAdapter):
             or f"https://bedrock-runtime.{where}.amazonaws.com"
         )
         action = "converse-stream" if stream else "converse"
-        if op is Op.EMBEDDING:
+        if op in (Op.EMBEDDING, Op.IMAGE_GENERATION):
             action = "invoke"
         return f"{base.rstrip('/')}/model/{_path_model_id(dep)}/{action}"
 
@@ -180,6 +186,12 @@ class BedrockAdapter(ProviderAdapter):
         """ConverseStream answers in `application/vnd.amazon.eventstream` frames."""
         return EventStreamParser()
 
+    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+        """Converse's rules for chat; image bodies are checked per family in encode_request."""
+        if is_image_body(body):
+            return body
+        return super().map_params(body, dep)
+
     def encode_request(
         self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool
     ) -> bytes:
@@ -188,6 +200,8 @@ class BedrockAdapter(ProviderAdapter):
             return encoder.encode(embedding_request(body, base_model(dep)))
         if op is Op.RERANK:
             return encoder.encode(rerank_request(body, self._model_arn(dep)))
+        if op is Op.IMAGE_GENERATION:
+            return encoder.encode(image_request(body, base_model(dep), dep))
         params = self.map_params(dict(body), dep)
         return encoder.encode(converse_request(params, dep))
 
@@ -197,6 +211,8 @@ class BedrockAdapter(ProviderAdapter):
             return decode_embeddings(raw, base_model(dep), dep.model)
         if op is Op.RERANK:
             return decode_rerank(raw)
+        if op is Op.IMAGE_GENERATION:
+            return decode_image(raw, dep.model)
         return decode_converse(raw, dep.model)
 
     def new_stream(self, dep: Deployment, op: Op, include_usage: bool) -> ChunkTransformer:
@@ -204,8 +220,8 @@ class BedrockAdapter(ProviderAdapter):
         return ConverseStream(dep.model, include_usage, int(time.time()))
 
     def map_error(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamError:
-        """`{"message"}` plus `x-amzn-ErrorType`; throttling and context errors by class."""
-        return http_error(status, headers, body)
+        """`{"message"}` plus `x-amzn-ErrorType`; throttling, context, content-filter by class."""
+        return image_error(status, headers, body)
 
     def _model_arn(self, dep: Deployment) -> str:
         model = _model_id(dep)
