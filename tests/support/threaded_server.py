@@ -42,7 +42,16 @@ class ThreadedServer(abc.ABC):
         return self
 
     def stop(self) -> None:
-        """Close the app (bounded) and stop the loop."""
+        """Close the app (bounded), cancel handlers still waiting, stop the loop."""
         if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _shutdown(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        # Handlers that never answer (the "hang" scenarios) are cancelled, not abandoned.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
