@@ -104,8 +104,10 @@ async def run_all_in_one(
     state, gateway = build_gateway(cfg, env, bus, settings=settings, policy=policy)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_spend_worker(bus, db_url, stop), name="spend-worker")
+    # Control plane first: it starts (and has a snapshot to give) before the gateway
+    # asks for one; shutdown runs in reverse, so the gateway drains first.
     app = create_app(
-        [gateway, control.component],
+        [control.component, gateway],
         max_body=settings.max_request_bytes,
         version=gateway_version(),
         db_status="connected",

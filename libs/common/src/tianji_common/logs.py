@@ -18,7 +18,10 @@ __all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
 _SECRET = re.compile(
     r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]{4,}"  # OpenAI/LiteLLM-style keys
     r"|(?i:(bearer\s+))[A-Za-z0-9_\-.=]{8,}"
-    r"|(?i:(api[_-]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"
+    # key=value secrets: only values that look like secrets (8+ chars with a digit), so a
+    # message such as "api_key: environment variable X is not set" stays readable.
+    r"|(?i:((?:api[_-]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?))"
+    r"(?=[^\s\"',}]*\d)[^\s\"',}]{8,}"
 )
 
 
