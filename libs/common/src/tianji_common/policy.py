@@ -19,9 +19,11 @@ import msgspec
 
 __all__ = [
     "KeyPolicy",
+    "OrgPolicy",
     "PolicyChanged",
     "PolicySnapshot",
     "TeamPolicy",
+    "UserPolicy",
     "decode_change",
     "decode_snapshot",
     "encode_policy",
@@ -61,12 +63,42 @@ class TeamPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     max_budget: float | None = None
 
 
+class UserPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One internal user: their role, models and limits apply to every key they own."""
+
+    user_id: str
+    user_role: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    teams: list[str] = msgspec.field(default_factory=list)
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+
+
+class OrgPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One organization: its models and limits apply to every team (and key) in it."""
+
+    org_id: str
+    org_alias: str = ""
+    models: list[str] = msgspec.field(default_factory=list)
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+
+
 class PolicySnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything at one version: keys by hash, teams by id."""
+    """Everything at one version: keys by hash, teams, users and orgs by id.
+
+    `users` and `orgs` came later; they default to empty so older payloads decode.
+    """
 
     version: int
     keys: dict[str, KeyPolicy] = msgspec.field(default_factory=dict)
     teams: dict[str, TeamPolicy] = msgspec.field(default_factory=dict)
+    users: dict[str, UserPolicy] = msgspec.field(default_factory=dict)
+    orgs: dict[str, OrgPolicy] = msgspec.field(default_factory=dict)
 
 
 class PolicyChanged(msgspec.Struct, frozen=True, kw_only=True, tag="policy_changed.v1"):
@@ -77,6 +109,8 @@ class PolicyChanged(msgspec.Struct, frozen=True, kw_only=True, tag="policy_chang
     version: int
     keys: dict[str, KeyPolicy | None] = msgspec.field(default_factory=dict)
     teams: dict[str, TeamPolicy | None] = msgspec.field(default_factory=dict)
+    users: dict[str, UserPolicy | None] = msgspec.field(default_factory=dict)
+    orgs: dict[str, OrgPolicy | None] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder()

@@ -1,7 +1,8 @@
 """Control-plane wiring: the management API's home, on Postgres or SQLite.
 
-Built so far: `/key/*`, the minimal `/team/*`, and the policy snapshot the gateways
-load (`/internal/policy/snapshot`) plus the change events they follow on the bus.
+Built so far: `/key/*`, the minimal `/team/*`, `/user/*`, `/organization/*`, and
+the policy snapshot the gateways load (`/internal/policy/snapshot`) plus the change
+events they follow on the bus.
 Every other LiteLLM management route answers 501 naming the feature (through the
 shared route catalog).
 """
@@ -18,9 +19,11 @@ from tianji_common.db.engine import close_engine, open_engine, run_sql
 from tianji_common.http import Component
 
 from tianji_control_plane.api.keys import key_routes
+from tianji_control_plane.api.orgs import org_routes
 from tianji_control_plane.api.policy import policy_routes, snapshot_bytes
 from tianji_control_plane.api.state import ControlState
 from tianji_control_plane.api.teams import team_routes
+from tianji_control_plane.api.users import user_routes
 from tianji_control_plane.domain.snapshot import BusNotifier
 from tianji_control_plane.repo.db import Db
 
@@ -76,7 +79,13 @@ def build_control_plane(
         if db.engine is not None:
             await close_engine(db.engine)
 
-    routes = [*key_routes(state), *team_routes(state), *policy_routes(state)]
+    routes = [
+        *key_routes(state),
+        *team_routes(state),
+        *user_routes(state),
+        *org_routes(state),
+        *policy_routes(state),
+    ]
     component = Component(
         "control-plane", routes, (startup,), (shutdown,), ready=lambda: state.db is not None
     )

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import msgspec
 from tianji_common.errors import (
@@ -25,6 +26,7 @@ from tianji_common.errors import (
     encode_error,
 )
 from tianji_common.events import UsageRecorded
+from tianji_common.pricing import cost
 
 from tianji_gateway.auth import Principal
 from tianji_gateway.providers._messages_bridge import MessagesBridge
@@ -94,6 +96,15 @@ class _Call:
     upstream_ns: int = 0
     ttft_ms: float | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    cost: Decimal | None = None  # set when usage is recorded, if the deployment is priced
+
+
+def _cost(call: _Call, usage: Usage | None) -> Decimal | None:
+    """The request's cost from the deployment's pre-resolved prices (no lookups here)."""
+    dep = call.dep
+    if usage is None or dep is None or dep.price is None:
+        return None
+    return cost(usage, dep.price, seconds=call.upstream_ns / 1e9)
 
 
 def _unsupported_op(op: Op, provider: str) -> GatewayError:
@@ -353,6 +364,8 @@ class Pipeline:
             h["x-litellm-model-id"] = dep.id
             h["x-litellm-model-group"] = dep.model_name
             h["x-litellm-model-api-base"] = self._api_base(dep)
+        if call.cost is not None:  # LiteLLM sends `str(float)`; streams carry it in the event
+            h["x-litellm-response-cost"] = str(float(call.cost))
         return h
 
     def _api_base(self, dep: Deployment) -> str:
@@ -371,6 +384,7 @@ class Pipeline:
         error_type: str | None = None,
     ) -> None:
         u = usage or Usage()
+        call.cost = _cost(call, usage)
         dep, p = call.dep, call.principal
         now = time.time()
         self._usage.record(
@@ -400,6 +414,7 @@ class Pipeline:
                 cached_tokens=u.cached_tokens,
                 cache_creation_tokens=u.cache_creation_tokens,
                 reasoning_tokens=u.reasoning_tokens,
+                cost=format(call.cost, "f") if call.cost is not None else "0",
                 latency_ms=(time.perf_counter() - call.started) * 1000,
                 ttft_ms=call.ttft_ms,
                 started_at=now - (time.perf_counter() - call.started),

@@ -140,6 +140,16 @@ IMPLEMENTED: tuple[str, ...] = (
     "model_list[].litellm_params.vertex_ai_location",
     "model_list[].litellm_params.vertex_ai_credentials",
     "model_list[].litellm_params.model_id",
+    # custom pricing, read once per deployment by tianji_common.pricing (audio and image
+    # token prices are not charged yet: usage carries no audio/image token counts)
+    "model_list[].litellm_params.input_cost_per_token",
+    "model_list[].litellm_params.output_cost_per_token",
+    "model_list[].litellm_params.cache_read_input_token_cost",
+    "model_list[].litellm_params.input_cost_per_token_cache_hit",
+    "model_list[].litellm_params.cache_creation_input_token_cost",
+    "model_list[].litellm_params.output_cost_per_reasoning_token",
+    "model_list[].litellm_params.input_cost_per_second",
+    "model_list[].litellm_params.output_cost_per_second",
     # litellm_settings
     "litellm_settings.drop_params",
     "litellm_settings.num_retries",

@@ -33,6 +33,7 @@ __all__ = [
     "AuditLog",
     "DailySpend",
     "Organization",
+    "OrganizationMembership",
     "PolicyVersion",
     "SpendLog",
     "Team",
@@ -158,6 +159,13 @@ class User(Table, tablename="tianji_user"):
     metadata = JSON(default="{}")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # Added by migration 2026-11-26T21:40 (additive, nullable: SQLite can add them).
+    user_alias = Text(null=True, default=None)
+    tpm_limit = BigInt(null=True, default=None)
+    rpm_limit = BigInt(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
+    budget_duration = Text(null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None)
 
 
 class Organization(Table, tablename="tianji_organization"):
@@ -169,6 +177,32 @@ class Organization(Table, tablename="tianji_organization"):
     max_budget = Numeric(null=True, default=None)
     spend = Numeric(default=Decimal(0))
     metadata = JSON(default="{}")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    # Added by migration 2026-11-26T21:40. LiteLLM keeps these in a linked
+    # `LiteLLM_BudgetTable` row; here they sit on the org until `/budget/*` exists.
+    tpm_limit = BigInt(null=True, default=None)
+    rpm_limit = BigInt(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
+    budget_duration = Text(null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None)
+    created_by = Text(null=True, default=None)
+    updated_by = Text(null=True, default=None)
+
+
+class OrganizationMembership(Table, tablename="tianji_organization_membership"):
+    """A user's role in one org, as LiteLLM's `LiteLLM_OrganizationMembership`.
+
+    `id` is `"{organization_id}/{user_id}"`: LiteLLM's composite key as one text key,
+    since piccolo tables have a single-column primary key.
+    """
+
+    id = Text(primary_key=True)
+    organization_id = Text(index=True)
+    user_id = Text(index=True)
+    user_role = Text(default="internal_user")
+    spend = Numeric(default=Decimal(0))
+    max_budget = Numeric(null=True, default=None)  # LiteLLM's max_budget_in_organization
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
@@ -204,6 +238,7 @@ TABLES: Final[tuple[type[Table], ...]] = (
     Team,
     User,
     Organization,
+    OrganizationMembership,
     AuditLog,
     PolicyVersion,
 )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from tianji_control_plane.repo.db import Db
-    from tianji_control_plane.repo.records import KeyRecord, TeamRecord
+    from tianji_control_plane.repo.records import KeyRecord, OrgRecord, TeamRecord, UserRecord
 
 __all__ = [
     "Changes",
@@ -50,6 +50,8 @@ class Changes:
     version: int = 0
     keys: dict[str, KeyRecord | None] = field(default_factory=dict)
     teams: dict[str, TeamRecord | None] = field(default_factory=dict)
+    users: dict[str, UserRecord | None] = field(default_factory=dict)
+    orgs: dict[str, OrgRecord | None] = field(default_factory=dict)
 
 
 class Notifier(Protocol):

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 from tianji_common.nats_names import POLICY_CHANGED_SUBJECT
 from tianji_common.policy import (
     KeyPolicy,
+    OrgPolicy,
     PolicyChanged,
     PolicySnapshot,
     TeamPolicy,
+    UserPolicy,
     encode_policy,
 )
 
 from tianji_control_plane.repo.keys import all_keys
+from tianji_control_plane.repo.orgs import all_orgs
 from tianji_control_plane.repo.teams import all_teams
+from tianji_control_plane.repo.users import all_users
 from tianji_control_plane.repo.version import current_version
 
 if TYPE_CHECKING:
@@ -24,9 +28,17 @@ if TYPE_CHECKING:
 
     from tianji_control_plane.domain.common import Changes
     from tianji_control_plane.repo.db import Db
-    from tianji_control_plane.repo.records import KeyRecord, TeamRecord
+    from tianji_control_plane.repo.records import KeyRecord, OrgRecord, TeamRecord, UserRecord
 
-__all__ = ["BusNotifier", "build_snapshot", "change_event", "key_policy", "team_policy"]
+__all__ = [
+    "BusNotifier",
+    "build_snapshot",
+    "change_event",
+    "key_policy",
+    "org_policy",
+    "team_policy",
+    "user_policy",
+]
 
 
 def key_policy(rec: KeyRecord) -> KeyPolicy:
@@ -64,6 +76,33 @@ def team_policy(rec: TeamRecord) -> TeamPolicy:
     )
 
 
+def user_policy(rec: UserRecord) -> UserPolicy:
+    """What the gateway needs of one user."""
+    return UserPolicy(
+        user_id=rec.user_id,
+        user_role=rec.user_role,
+        models=rec.models,
+        teams=rec.teams,
+        tpm_limit=rec.tpm_limit,
+        rpm_limit=rec.rpm_limit,
+        max_parallel_requests=rec.max_parallel_requests,
+        max_budget=rec.max_budget,
+    )
+
+
+def org_policy(rec: OrgRecord) -> OrgPolicy:
+    """What the gateway needs of one organization."""
+    return OrgPolicy(
+        org_id=rec.organization_id,
+        org_alias=rec.organization_alias,
+        models=rec.models,
+        tpm_limit=rec.tpm_limit,
+        rpm_limit=rec.rpm_limit,
+        max_parallel_requests=rec.max_parallel_requests,
+        max_budget=rec.max_budget,
+    )
+
+
 async def build_snapshot(db: Db) -> PolicySnapshot:
     """Everything, labelled with a version no newer than its contents.
 
@@ -73,7 +112,9 @@ async def build_snapshot(db: Db) -> PolicySnapshot:
     version = await current_version(db)
     keys = {rec.token: key_policy(rec) for rec in await all_keys(db)}
     teams = {rec.team_id: team_policy(rec) for rec in await all_teams(db)}
-    return PolicySnapshot(version=version, keys=keys, teams=teams)
+    users = {rec.user_id: user_policy(rec) for rec in await all_users(db)}
+    orgs = {rec.organization_id: org_policy(rec) for rec in await all_orgs(db)}
+    return PolicySnapshot(version=version, keys=keys, teams=teams, users=users, orgs=orgs)
 
 
 def change_event(changes: Changes) -> PolicyChanged:
@@ -84,6 +125,8 @@ def change_event(changes: Changes) -> PolicyChanged:
         version=changes.version,
         keys={t: None if r is None else key_policy(r) for t, r in changes.keys.items()},
         teams={t: None if r is None else team_policy(r) for t, r in changes.teams.items()},
+        users={u: None if r is None else user_policy(r) for u, r in changes.users.items()},
+        orgs={o: None if r is None else org_policy(r) for o, r in changes.orgs.items()},
     )
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 __all__ = ["column_values", "update_values"]
 
-_JSON: Final = frozenset({"models", "aliases", "metadata", "members_with_roles"})
+_JSON: Final = frozenset({"models", "aliases", "metadata", "members_with_roles", "teams"})
 _MONEY: Final = frozenset({"spend", "max_budget"})
 
 

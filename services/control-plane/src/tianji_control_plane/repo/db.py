@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from tianji_common.db.engine import bound_table, write_transaction
-from tianji_common.db.tables import AuditLog, Team, VerificationToken
+from tianji_common.db.tables import (
+    AuditLog,
+    Organization,
+    OrganizationMembership,
+    Team,
+    User,
+    VerificationToken,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -23,18 +30,29 @@ if TYPE_CHECKING:
 __all__ = ["Db", "from_row", "json_text", "numeric"]
 
 _JSON_COLUMNS = frozenset(
-    {"models", "aliases", "metadata", "members_with_roles", "before_value", "updated_values"}
+    {
+        "models",
+        "aliases",
+        "metadata",
+        "members_with_roles",
+        "teams",
+        "before_value",
+        "updated_values",
+    }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Db:
-    """The engine plus `VerificationToken`, `Team` and `AuditLog` bound to it."""
+    """The engine plus the control plane's tables, bound to it."""
 
     engine: Engine[Any]
     keys: type[VerificationToken]
     teams: type[Team]
     audit: type[AuditLog]
+    users: type[User]
+    orgs: type[Organization]
+    org_members: type[OrganizationMembership]
 
     @classmethod
     def bind(cls, engine: Engine[Any]) -> Db:
@@ -44,6 +62,9 @@ class Db:
             bound_table(VerificationToken, engine),
             bound_table(Team, engine),
             bound_table(AuditLog, engine),
+            bound_table(User, engine),
+            bound_table(Organization, engine),
+            bound_table(OrganizationMembership, engine),
         )
 
     def transaction(self) -> AbstractAsyncContextManager[Any]:

@@ -7,7 +7,14 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["AuditEntry", "KeyRecord", "TeamRecord"]
+__all__ = [
+    "AuditEntry",
+    "KeyRecord",
+    "OrgMemberRecord",
+    "OrgRecord",
+    "TeamRecord",
+    "UserRecord",
+]
 
 
 class KeyRecord(msgspec.Struct, kw_only=True):
@@ -68,3 +75,57 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     before_value: dict[str, Any] | None = None
     updated_values: dict[str, Any] | None = None
     at: datetime | None = None
+
+
+class UserRecord(msgspec.Struct, kw_only=True):
+    """A `tianji_user` row (LiteLLM's `LiteLLM_UserTable`, the columns kept so far)."""
+
+    user_id: str
+    user_alias: str | None = None
+    user_email: str | None = None
+    user_role: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    max_budget: float | None = None
+    spend: float = 0.0
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    teams: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class OrgRecord(msgspec.Struct, kw_only=True):
+    """A `tianji_organization` row (LiteLLM's org plus its budget row's limits)."""
+
+    organization_id: str
+    organization_alias: str = ""
+    models: list[str] = msgspec.field(default_factory=list)
+    max_budget: float | None = None
+    spend: float = 0.0
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    created_at: datetime | None = None
+    created_by: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class OrgMemberRecord(msgspec.Struct, kw_only=True):
+    """A `tianji_organization_membership` row (LiteLLM's `LiteLLM_OrganizationMembership`)."""
+
+    id: str
+    organization_id: str
+    user_id: str
+    user_role: str = "internal_user"
+    spend: float = 0.0
+    max_budget: float | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None

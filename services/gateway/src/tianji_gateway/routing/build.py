@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import msgspec
 from tianji_common.config.model import Credential, LiteLLMParams, ModelEntry, ProxyConfig
-from tianji_common.errors import GatewayError
+from tianji_common.errors import GatewayError, InvalidRequest
+from tianji_common.pricing import (
+    PRICING_FILE_ENV,
+    Prices,
+    PriceTable,
+    custom_prices,
+    load_prices,
+    resolve_prices,
+)
 
 from tianji_gateway.providers.base import ProviderAdapter
 from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
@@ -67,6 +75,7 @@ def _one(
     env: Mapping[str, str],
     adapters: Mapping[str, ProviderAdapter],
     creds: Mapping[str, Credential],
+    prices: PriceTable,
 ) -> Deployment:
     p = entry.litellm_params
     cred = _credential(p, creds)
@@ -127,7 +136,19 @@ def _one(
         model_info=msgspec.to_builtins(entry.model_info),
         template=template,
         custom_provider=p.custom_llm_provider,
+        price=None if template is not None else _price(entry, provider, upstream, prices),
     )
+
+
+def _price(entry: ModelEntry, provider: str, model: str, prices: PriceTable) -> Prices | None:
+    """Table entry (via `base_model` if set) with the deployment's custom pricing over it."""
+    p, info = entry.litellm_params, entry.model_info
+    try:
+        custom = custom_prices(info.extra, p.settings)
+    except ValueError as exc:
+        raise InvalidRequest(f"custom pricing: {exc}", param="model_info") from None
+    base = p.base_model or info.base_model
+    return resolve_prices(prices, model, provider, base_model=base, custom=custom)
 
 
 def _wildcard_provider(
@@ -149,12 +170,13 @@ def build_deployments(
 ) -> BuildResult:
     """Resolve every `model_list` entry; keep going past broken ones."""
     creds = {c.credential_name: c for c in cfg.credential_list}
+    prices = load_prices(env.get(PRICING_FILE_ENV) or None)
     out: list[Deployment] = []
     broken: dict[str, GatewayError] = {}
     warnings: list[str] = []
     for i, entry in enumerate(cfg.model_list):
         try:
-            out.append(_one(entry, cfg, env, adapters, creds))
+            out.append(_one(entry, cfg, env, adapters, creds, prices))
         except GatewayError as exc:
             broken.setdefault(entry.model_name, exc)
             warnings.append(f"model_list[{i}] ({entry.model_name}): {exc.message}")

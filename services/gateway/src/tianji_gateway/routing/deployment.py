@@ -8,9 +8,12 @@ environment fallbacks are already applied here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from tianji_common.pricing import Prices
 
 __all__ = ["Deployment"]
 
@@ -45,3 +48,6 @@ class Deployment:
     # explicit `custom_llm_provider`, resolved per requested model by the router.
     template: str | None = None
     custom_provider: str | None = None
+    # Prices resolved once at build time (table, base_model, custom pricing); `None` when
+    # the model is not priced, so the request path never looks a price up by name.
+    price: Prices | None = None

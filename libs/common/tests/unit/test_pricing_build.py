@@ -1,0 +1,68 @@
+"""`scripts/build_pricing.py` on a tiny synthetic LiteLLM map: our schema, served providers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+from tianji_common.pricing import PriceEntry, PriceFile
+
+SCRIPT = Path(__file__).resolve().parents[4] / "scripts" / "build_pricing.py"
+
+SYNTHETIC = {
+    "sample_spec": {"litellm_provider": "openai", "input_cost_per_token": 0.0},
+    "gpt-x": {
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "max_input_tokens": 128000,
+        "max_output_tokens": 16384,
+        "max_tokens": 16384,
+        "input_cost_per_token": 1.5e-07,
+        "output_cost_per_token": 6e-07,
+        "cache_read_input_token_cost": 7.5e-08,
+        "supports_vision": True,
+        "source": "https://example.invalid",
+    },
+    "deepseek/ds": {"litellm_provider": "deepseek", "input_cost_per_token_cache_hit": 2.8e-08},
+    "bedrock/m": {"litellm_provider": "bedrock_converse", "output_cost_per_reasoning_token": 1e-5},
+    "gemini-y": {"litellm_provider": "vertex_ai-language-models", "input_cost_per_second": 0.0001},
+    "img": {
+        "litellm_provider": "openai",
+        "mode": "image_generation",
+        "output_cost_per_image": 0.04,
+    },
+    "elsewhere/z": {"litellm_provider": "not_served", "input_cost_per_token": 1e-6},
+}
+
+
+def test_script_writes_our_compact_schema(tmp_path: Path) -> None:
+    src, out = tmp_path / "map.json", tmp_path / "prices.json"
+    src.write_text(json.dumps(SYNTHETIC))
+    providers = "openai,deepseek,bedrock,vertex_ai"
+    cmd = [sys.executable, str(SCRIPT), "--source", str(src), "--out", str(out)]
+    subprocess.run([*cmd, "--providers", providers], check=True, capture_output=True)
+    text = out.read_text()
+    assert "E-" not in text  # prices in positional notation
+    table = msgspec.json.decode(text.encode(), type=PriceFile)
+    assert table.source.startswith("litellm model_prices_and_context_window.json sha256:")
+    assert table.models == {
+        "bedrock/m": PriceEntry(provider="bedrock", reasoning=Decimal("0.00001")),
+        "deepseek/ds": PriceEntry(provider="deepseek", cache_read=Decimal("0.000000028")),
+        "gemini-y": PriceEntry(provider="vertex_ai", per_second_input=Decimal("0.0001")),
+        "gpt-x": PriceEntry(
+            provider="openai",
+            mode="chat",
+            max_input_tokens=128000,
+            max_output_tokens=16384,
+            input=Decimal("0.00000015"),
+            output=Decimal("0.0000006"),
+            cache_read=Decimal("0.000000075"),
+        ),
+        "img": PriceEntry(
+            provider="openai", mode="image_generation", per_image_output=Decimal("0.04")
+        ),
+    }

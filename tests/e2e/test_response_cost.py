@@ -1,0 +1,97 @@
+"""`x-litellm-response-cost` through `tianji up`, and the same Decimal in the spend log."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import MASTER_KEY
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.proc import TianjiProcess, start_tianji
+
+# The fake answers 11 prompt tokens (2 cached) and 7 completion tokens; gpt-4o-mini costs
+# 0.15/M input, 0.075/M cached input and 0.6/M output in the shipped table.
+MINI_COST = 9 * Decimal("0.00000015") + 2 * Decimal("0.000000075") + 7 * Decimal("0.0000006")
+# Custom pricing: cache reads fall back to the input price, as in LiteLLM.
+CUSTOM_COST = 11 * Decimal("0.001") + 7 * Decimal("0.002")
+# The fake's stream usage: 9 prompt, 6 completion tokens.
+STREAM_COST = 9 * Decimal("0.00000015") + 6 * Decimal("0.0000006")
+
+
+def _config(upstream: FakeUpstream) -> str:
+    base = f"{upstream.base}/v1"
+    return f"""
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {{model: openai/gpt-4o-mini-ok, api_base: "{base}", api_key: k}}
+    model_info: {{base_model: gpt-4o-mini}}
+  - model_name: custom
+    litellm_params: {{model: openai/m-ok, api_base: "{base}", api_key: k,
+                      input_cost_per_token: 0.001, output_cost_per_token: 0.002}}
+  - model_name: unpriced
+    litellm_params: {{model: openai/m-ok, api_base: "{base}", api_key: k}}
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+
+
+@pytest.fixture(scope="module")
+def tp(upstream: FakeUpstream) -> Iterator[TianjiProcess]:
+    proc = start_tianji(["up"], config_text=_config(upstream))
+    yield proc
+    proc.stop()
+
+
+def _spend(tp: TianjiProcess, request_id: str, timeout: float = 10.0) -> Decimal:
+    db = tp.workdir / ".tianji" / "tianji.db"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT spend FROM tianji_spend_log WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        if row is not None:
+            return Decimal(str(row[0]))
+        time.sleep(0.05)
+    raise AssertionError(f"no spend log row for {request_id}")
+
+
+def _chat(tp: TianjiProcess, model: str, **extra: object) -> httpx.Response:
+    resp = httpx.post(
+        f"{tp.base}/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"), [("gpt-4o-mini", MINI_COST), ("custom", CUSTOM_COST)]
+)
+def test_response_cost_header_and_spend_log_agree(
+    tp: TianjiProcess, model: str, expected: Decimal
+) -> None:
+    resp = _chat(tp, model)
+    header = resp.headers["x-litellm-response-cost"]
+    assert header == str(float(expected))  # LiteLLM's float formatting
+    assert Decimal(header) == expected
+    assert _spend(tp, resp.headers["x-litellm-call-id"]) == expected
+
+
+def test_stream_cost_reaches_the_usage_event_only(tp: TianjiProcess) -> None:
+    resp = _chat(tp, "gpt-4o-mini", stream=True)
+    assert "x-litellm-response-cost" not in resp.headers
+    assert _spend(tp, resp.headers["x-litellm-call-id"]) == STREAM_COST
+
+
+def test_unpriced_model_sends_no_cost(tp: TianjiProcess) -> None:
+    resp = _chat(tp, "unpriced")
+    assert "x-litellm-response-cost" not in resp.headers
+    assert _spend(tp, resp.headers["x-litellm-call-id"]) == 0
