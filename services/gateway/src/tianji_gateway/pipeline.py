@@ -152,12 +152,9 @@ class Pipeline:
     ) -> None:
         self._router = router
         self._adapters = adapters
-        # Anthropic-format requests to chat-only providers go through one bridge each.
-        self._bridges: dict[str, ProviderAdapter] = {
-            k: MessagesBridge(a)
-            for k, a in adapters.items()
-            if Op.MESSAGES not in a.caps.ops and Op.CHAT in a.caps.ops
-        }
+        # Anthropic-format requests to chat-only providers go through one bridge each,
+        # made on first use (adapters themselves are imported lazily).
+        self._bridges: dict[str, ProviderAdapter] = {}
         self._upstream = upstream
         self._usage = usage
         self._tokens = tokens or TokenCache(upstream)
@@ -218,8 +215,12 @@ class Pipeline:
         adapter = self._adapters.get(dep.provider)
         if adapter is None:  # a wildcard resolved to a provider we do not serve
             raise UnsupportedProvider(dep.provider, known=dep.provider in KNOWN_LITELLM_PROVIDERS)
-        if call.op is Op.MESSAGES and dep.provider in self._bridges:
-            adapter = self._bridges[dep.provider]
+        caps = adapter.caps.ops
+        if call.op is Op.MESSAGES and Op.MESSAGES not in caps and Op.CHAT in caps:
+            bridge = self._bridges.get(dep.provider)
+            if bridge is None:
+                bridge = self._bridges[dep.provider] = MessagesBridge(adapter)
+            adapter = bridge
         if call.op not in adapter.caps.ops:
             raise _unsupported_op(call.op, dep.provider)
         parsed = call.parsed

@@ -212,3 +212,37 @@ def test_openai_stream_error_chunk_raises() -> None:
     assert relay.feed(SSEEvent(b'{"choices":[{"delta":{"content":"a"}}]}')) != []
     with pytest.raises(UpstreamError, match="overloaded"):
         relay.feed(SSEEvent(b'{"error":{"message":"overloaded","type":"server_error"}}'))
+
+
+def test_registry_index_matches_the_group_files() -> None:
+    import importlib
+
+    from tianji_gateway.providers import registry
+
+    ids: dict[str, str] = {}
+    hosts: dict[str, str] = {}
+    for name in registry.GROUPS:
+        group = importlib.import_module("tianji_gateway.providers." + name)
+        for provider, cls in group.ADAPTERS.items():
+            assert provider not in ids, f"{provider} registered twice"
+            ids[provider] = name
+            assert registry.ADAPTERS[provider] is cls
+        hosts.update(group.HOSTS)
+    assert ids == dict(registry._INDEX)
+    assert hosts == dict(registry.HOSTS)
+
+
+def test_adapters_are_imported_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tianji_gateway.providers.registry import load_adapters\n"
+        "a = load_adapters()\n"
+        "assert 'bedrock' in a.keys()\n"
+        "assert 'tianji_gateway.providers.bedrock' not in sys.modules\n"
+        "assert a['bedrock'].name == 'bedrock'\n"
+        "assert 'tianji_gateway.providers.bedrock' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
