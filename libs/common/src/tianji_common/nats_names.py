@@ -14,6 +14,7 @@ __all__ = [
     "USAGE_CONSUMER",
     "USAGE_DEAD_SUBJECT",
     "USAGE_STREAM",
+    "USAGE_STREAM_SUBJECTS",
     "USAGE_SUBJECT",
 ]
 
@@ -22,4 +23,6 @@ USAGE_DEAD_SUBJECT: Final = "tianji.usage.dead.v1"
 POLICY_CHANGED_SUBJECT: Final = "tianji.policy.changed.v1"
 ALERT_BUDGET_SUBJECT: Final = "tianji.alert.budget.v1"
 USAGE_STREAM: Final = "USAGE"
+# Every `tianji.usage.*` subject, the dead letters included, lives in that one stream.
+USAGE_STREAM_SUBJECTS: Final = "tianji.usage.>"
 USAGE_CONSUMER: Final = "spend_writer"

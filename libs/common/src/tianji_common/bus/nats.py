@@ -26,7 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from tianji_common.bus._dispatch import dispatch, wait_any
 from tianji_common.bus.base import RedeliveryPolicy, dead_letter_id
 from tianji_common.bus.spool import Spool, SpoolLocked
-from tianji_common.nats_names import USAGE_STREAM, USAGE_SUBJECT
+from tianji_common.nats_names import USAGE_STREAM, USAGE_STREAM_SUBJECTS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,9 +41,6 @@ __all__ = ["USAGE_STREAM_SUBJECTS", "NatsBus"]
 
 logger = logging.getLogger(__name__)
 
-# Every `tianji.usage.*` subject, including the dead letters, lives in one stream.
-# TODO(nats_names): move to tianji_common.nats_names next to USAGE_STREAM.
-USAGE_STREAM_SUBJECTS: Final = ".".join(USAGE_SUBJECT.split(".")[:2]) + ".>"
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 _DUPLICATE_WINDOW: Final = 120.0  # seconds; JetStream's own default
 _TRANSPORT_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
