@@ -33,6 +33,7 @@ from tianji_gateway.providers._messages_bridge import MessagesBridge
 from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
 from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
 from tianji_gateway.request import ParsedRequest
+from tianji_gateway.request_multipart import with_form_content_type
 from tianji_gateway.routing.deployment import Deployment
 from tianji_gateway.routing.resolve import UnsupportedProvider
 from tianji_gateway.routing.router import ModelGroup, Router
@@ -233,7 +234,10 @@ class Pipeline:
         payload = adapter.encode_request(body, dep, call.op, parsed.stream)
         url = adapter.url(dep, call.op, parsed.stream)
         token = await self._tokens.get(adapter, dep)
-        headers = adapter.sign(dep, url, adapter.headers(dep, token), payload, time.time())
+        headers = adapter.headers(dep, token)
+        if call.op is Op.AUDIO_TRANSCRIPTION:  # the form's boundary, before any signing
+            headers = with_form_content_type(headers, payload)
+        headers = adapter.sign(dep, url, headers, payload, time.time())
         return adapter, url, headers, payload
 
     async def _complete(self, call: _Call, dep: Deployment) -> Complete:

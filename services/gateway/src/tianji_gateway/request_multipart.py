@@ -27,6 +27,7 @@ __all__ = [
     "form_text",
     "is_form",
     "parse_form",
+    "with_form_content_type",
 ]
 
 FORM_TYPE = "multipart/form-data"
@@ -182,6 +183,18 @@ def encode_form(body: dict[str, msgspec.Raw]) -> bytes:
         out = b"".join(chunks)
         if out.count(delim) == len(parts) + 1:  # no part contains the boundary
             return out
+
+
+def with_form_content_type(headers: list[tuple[str, str]], payload: bytes) -> list[tuple[str, str]]:
+    """`headers` with `content-type` naming the boundary of a form `encode_form` made.
+
+    The pipeline calls this for transcriptions before signing, so the signed request
+    carries the content type that is really sent, whatever the adapter's `sign` does.
+    """
+    form_type = form_content_type(payload)
+    if form_type is None:
+        return headers
+    return [(k, form_type if k == "content-type" else v) for k, v in headers]
 
 
 def form_content_type(payload: bytes) -> str | None:

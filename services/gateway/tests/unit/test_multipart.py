@@ -18,7 +18,12 @@ from tianji_gateway.pipeline import Complete
 from tianji_gateway.providers.base import Op
 from tianji_gateway.providers.openai import OpenAIAdapter
 from tianji_gateway.request import parse_body
-from tianji_gateway.request_multipart import encode_form, form_content_type, parse_form
+from tianji_gateway.request_multipart import (
+    encode_form,
+    form_content_type,
+    parse_form,
+    with_form_content_type,
+)
 from tianji_gateway.routing.deployment import Deployment
 
 # Every byte value, CRLFs and things that look like boundaries: must survive exactly.
@@ -90,7 +95,7 @@ def test_reencode_rewrites_model_and_preserves_everything_else() -> None:
     body["model"] = msgspec.Raw(msgspec.json.encode(DEP.model))  # what the pipeline does
     adapter = OpenAIAdapter()
     payload = adapter.encode_request(body, DEP, Op.AUDIO_TRANSCRIPTION, False)
-    headers = dict(adapter.sign(DEP, "u", adapter.headers(DEP, None), payload, 0.0))
+    headers = dict(with_form_content_type(adapter.headers(DEP, None), payload))
     sent_type = headers["content-type"]
     assert sent_type == form_content_type(payload)
     assert sent_type.startswith("multipart/form-data; boundary=tianji-")
@@ -260,7 +265,7 @@ def test_other_ops_still_send_json() -> None:
     adapter = OpenAIAdapter()
     body = {"model": msgspec.Raw(b'"gpt"'), "prompt": msgspec.Raw(b'"a cat"')}
     payload = adapter.encode_request(body, DEP, Op.IMAGE_GENERATION, False)
-    headers = adapter.sign(DEP, "u", adapter.headers(DEP, None), payload, 0.0)
+    headers = with_form_content_type(adapter.headers(DEP, None), payload)
     assert json.loads(payload) == {"model": "gpt", "prompt": "a cat"}
     assert ("content-type", "application/json") in headers
 

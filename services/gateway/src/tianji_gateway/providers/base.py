@@ -26,7 +26,7 @@ from tianji_common.errors import (
 )
 
 from tianji_gateway.providers._media import speech_content_type, transcription_content_type
-from tianji_gateway.request_multipart import encode_form, form_content_type
+from tianji_gateway.request_multipart import encode_form
 from tianji_gateway.streaming.sse import SSEParser
 
 if TYPE_CHECKING:
@@ -247,15 +247,8 @@ class ProviderAdapter:
     def sign(
         self, dep: Deployment, url: str, headers: list[tuple[str, str]], body: bytes, now: float
     ) -> list[tuple[str, str]]:
-        """Last step before sending: request signing (AWS SigV4). Default: unchanged.
-
-        A multipart body (transcriptions) gets its boundary into `content-type` here:
-        this is the one hook that sees the encoded body (request_multipart).
-        """
-        form_type = form_content_type(body)
-        if form_type is None:
-            return headers
-        return [(k, form_type if k == "content-type" else v) for k, v in headers]
+        """Last step before sending: request signing (AWS SigV4). Default: unchanged."""
+        return headers
 
     def stream_parser(self, dep: Deployment) -> StreamParser:
         """How the upstream frames a stream; SSE unless the vendor differs."""
