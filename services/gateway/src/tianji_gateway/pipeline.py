@@ -230,7 +230,7 @@ class Pipeline:
         if call.op is not Op.MESSAGES:  # native Messages bodies are the vendor's own
             if parsed.stream and adapter.caps.stream_usage:
                 body["stream_options"] = _INCLUDE_USAGE
-            body = adapter.map_params(body, dep)
+            body = adapter.map_params(body, dep, call.op)
         payload = adapter.encode_request(body, dep, call.op, parsed.stream)
         url = adapter.url(dep, call.op, parsed.stream)
         token = await self._tokens.get(adapter, dep)

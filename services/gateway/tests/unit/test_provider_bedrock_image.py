@@ -40,7 +40,7 @@ def raw_body(body: dict[str, Any]) -> dict[str, msgspec.Raw]:
 
 def encode(body: dict[str, Any], model: str = NOVA, **kw: Any) -> dict[str, Any]:
     d = dep(model, **kw)
-    params = ADAPTER.map_params(raw_body({"model": model, **body}), d)
+    params = ADAPTER.map_params(raw_body({"model": model, **body}), d, Op.IMAGE_GENERATION)
     out: dict[str, Any] = json.loads(ADAPTER.encode_request(params, d, Op.IMAGE_GENERATION, False))
     return out
 

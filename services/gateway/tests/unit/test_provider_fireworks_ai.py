@@ -29,7 +29,7 @@ def dep(**kw: Any) -> Deployment:
 def send(body: dict[str, Any], op: Op = Op.CHAT, **kw: Any) -> dict[str, Any]:
     d = dep(**kw)
     raw = msgspec.json.decode(json.dumps(body).encode(), type=dict[str, msgspec.Raw])
-    out: dict[str, Any] = json.loads(A.encode_request(A.map_params(raw, d), d, op, False))
+    out: dict[str, Any] = json.loads(A.encode_request(A.map_params(raw, d, op), d, op, False))
     return out
 
 

@@ -621,7 +621,7 @@ def test_unsupported_param_rejected_or_dropped(vid: str) -> None:
 @pytest.mark.parametrize("v", VENDORS, ids=IDS)
 def test_non_generation_bodies_skip_chat_checks(v: Vendor) -> None:
     body = {"model": v.model, "input": ["a", "b"], "logit_bias": 1}
-    mapped = adapter(v).map_params(raw_body(body), dep(v))
+    mapped = adapter(v).map_params(raw_body(body), dep(v), Op.EMBEDDING)
     assert set(mapped) == {"model", "input", "logit_bias"}
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from tianji_gateway.routing.deployment import Deployment
 
-__all__ = ["decode_image", "image_error", "image_request", "is_image_body"]
+__all__ = ["decode_image", "image_error", "image_request"]
 
 Block = dict[str, Any]
 
@@ -59,15 +59,6 @@ _ASPECT_RATIOS: tuple[tuple[str, float], ...] = (
 )
 # How Bedrock words a blocked prompt or image (Titan, Nova Canvas, Stability).
 _FILTER_MARKERS = ("content filter", "filter reason", "content_filtered")
-
-
-def is_image_body(body: Mapping[str, msgspec.Raw]) -> bool:
-    """An `/images/generations` body: a `prompt` and no chat `messages`.
-
-    Why: `map_params` is not told the op, and Bedrock's chat rules (e.g. `seed` is
-    unsupported on Converse) must not apply to image bodies, which take `seed`.
-    """
-    return "prompt" in body and "messages" not in body
 
 
 def _family(model: str) -> str:

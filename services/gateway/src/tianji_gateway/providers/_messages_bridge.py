@@ -75,7 +75,9 @@ class MessagesBridge(ProviderAdapter):
         """The vendor's polling, as for chat."""
         return self.inner.follow_up(dep, Op.CHAT, stream, status, body)
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Unchanged here: the vendor's rules apply to the translated body instead."""
         return body
 

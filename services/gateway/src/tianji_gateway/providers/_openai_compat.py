@@ -21,6 +21,7 @@ import msgspec
 from tianji_common.errors import InvalidRequest, UpstreamError
 
 from tianji_gateway.providers.base import (
+    GENERATION_OPS,
     Decoded,
     Op,
     OpenAIChunkRelay,
@@ -213,17 +214,19 @@ class CompatAdapter(ProviderAdapter):
         """Parameters the vendor rejects for this deployment's model (caps by default)."""
         return self.caps.unsupported_params
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Renames, then drop/reject, then chat quirks; only for generation bodies."""
         for name in dep.additional_drop_params:
             body.pop(name, None)
-        if "messages" not in body and "prompt" not in body:
+        if op not in GENERATION_OPS:
             return body  # embeddings, rerank, audio: the vendor's own shapes
         for old, new in self.renames.items():
             if old in body:
                 body[new] = body.pop(old)
         drop_or_reject(body, self.unsupported(dep), dep, self.name)
-        if "messages" in body:
+        if op is Op.CHAT:
             self.map_chat(body, dep)
         return body
 

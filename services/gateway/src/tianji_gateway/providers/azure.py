@@ -197,9 +197,11 @@ class AzureAdapter(ProviderAdapter):
         out.extend(dep.extra_headers)
         return out
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Unsupported-param rules, then the api-version and deployment-family quirks."""
-        body = super().map_params(body, dep)
+        body = super().map_params(body, dep, op)
         if "tool_choice" in body:
             self._check_tool_choice(body, dep)
         if "max_tokens" in body and _REASONING.search(dep.model.lower()):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tianji_gateway.streaming.sse import SSEEvent
 
 __all__ = [
+    "GENERATION_OPS",
     "ChunkTransformer",
     "Decoded",
     "Op",
@@ -58,6 +59,10 @@ class Op(enum.StrEnum):
     IMAGE_GENERATION = "image_generation"
     AUDIO_SPEECH = "audio_speech"  # JSON in, audio bytes out
     AUDIO_TRANSCRIPTION = "audio_transcription"  # multipart in, JSON out
+
+
+# Ops whose bodies carry chat/completion parameters (messages or a prompt).
+GENERATION_OPS: frozenset[Op] = frozenset({Op.CHAT, Op.COMPLETION})
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -265,9 +270,15 @@ class ProviderAdapter:
         """
         return None
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
-        """Drop or reject what the vendor does not take (`drop_params` decides)."""
-        unsupported = self.caps.unsupported_params
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
+        """Drop or reject what the vendor does not take (`drop_params` decides).
+
+        `caps.unsupported_params` are chat/completion parameters, so they are checked
+        only for those ops; `additional_drop_params` applies to every op.
+        """
+        unsupported = self.caps.unsupported_params if op in GENERATION_OPS else frozenset()
         drop = dep.additional_drop_params
         if not unsupported and not drop:
             return body

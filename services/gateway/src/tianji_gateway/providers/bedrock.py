@@ -38,7 +38,6 @@ from tianji_gateway.providers._bedrock_image import (
     decode_image,
     image_error,
     image_request,
-    is_image_body,
 )
 from tianji_gateway.providers._bedrock_request import (
     UNSUPPORTED_PARAMS,
@@ -185,12 +184,6 @@ class BedrockAdapter(ProviderAdapter):
     def stream_parser(self, dep: Deployment) -> StreamParser:
         """ConverseStream answers in `application/vnd.amazon.eventstream` frames."""
         return EventStreamParser()
-
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
-        """Converse's rules for chat; image bodies are checked per family in encode_request."""
-        if is_image_body(body):
-            return body
-        return super().map_params(body, dep)
 
     def encode_request(
         self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool

@@ -144,10 +144,12 @@ class DatabricksAdapter(ProviderAdapter):
         """`{api_base}/chat/completions` or `/embeddings`; the endpoint is the body's model."""
         return require_api_base(dep, self.name).rstrip("/") + self._paths[op]
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Drop/reject unsupported params, then Databricks' renames."""
         body.pop("stream_options", None)
-        body = super().map_params(body, dep)
+        body = super().map_params(body, dep, op)
         if "max_completion_tokens" in body:
             body["max_tokens"] = body.pop("max_completion_tokens")
         if "reasoning_effort" in body and "claude" in dep.model:

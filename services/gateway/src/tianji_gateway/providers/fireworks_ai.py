@@ -22,7 +22,7 @@ from tianji_gateway.providers._openai_compat import (
     jraw,
     jvalue,
 )
-from tianji_gateway.providers.base import Op, ProviderCaps
+from tianji_gateway.providers.base import GENERATION_OPS, Op, ProviderCaps
 
 if TYPE_CHECKING:
     from tianji_gateway.routing.deployment import Deployment
@@ -58,10 +58,12 @@ class FireworksAIAdapter(CompatAdapter):
         {"cache_control", "provider_specific_fields", "thinking_blocks", "reasoning_content"}
     )
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Chat and completion models are addressed by their resource name."""
-        body = super().map_params(body, dep)
-        if "messages" in body or "prompt" in body:
+        body = super().map_params(body, dep, op)
+        if op in GENERATION_OPS:
             body["model"] = jraw(resource_name(dep.model))
         return body
 

@@ -168,9 +168,11 @@ class HostedVLLMAdapter(ProviderAdapter):
         """`{api_base}` plus the OpenAI path, as the OpenAI client builds it."""
         return require_api_base(dep, self.name).rstrip("/") + self._paths[op]
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """`thinking: {type: enabled}` becomes `reasoning_effort`; `thinking` is not sent."""
-        body = super().map_params(body, dep)
+        body = super().map_params(body, dep, op)
         if "thinking" in body:
             thinking = get_json(body, "thinking")
             del body["thinking"]

@@ -40,9 +40,11 @@ class LMStudioAdapter(ProviderAdapter):
     env_base = "LM_STUDIO_API_BASE"
     caps = ProviderCaps(ops=frozenset({Op.CHAT, Op.COMPLETION, Op.EMBEDDING}))
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Nest a top-level `schema` under `json_schema`, as LM Studio expects."""
-        body = super().map_params(body, dep)
+        body = super().map_params(body, dep, op)
         if "response_format" in body:
             fmt = get_json(body, "response_format")
             if (

@@ -108,10 +108,12 @@ class MistralAdapter(CompatAdapter):
             base += "/v1"
         return base + self._paths[op]
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """`stream_options` is not in Mistral's schema; usage arrives without it."""
         body.pop("stream_options", None)
-        return super().map_params(body, dep)
+        return super().map_params(body, dep, op)
 
     def map_chat(self, body: dict[str, msgspec.Raw], dep: Deployment) -> None:
         """OpenAI's object `tool_choice` has no Mistral spelling; LiteLLM sends "any"."""

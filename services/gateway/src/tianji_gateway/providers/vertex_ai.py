@@ -204,11 +204,13 @@ class VertexAIAdapter(ProviderAdapter):
 
     # --- translation -----------------------------------------------------------------
 
-    def map_params(self, body: dict[str, msgspec.Raw], dep: Deployment) -> dict[str, msgspec.Raw]:
+    def map_params(
+        self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op = Op.CHAT
+    ) -> dict[str, msgspec.Raw]:
         """Claude models drop/reject what Anthropic lacks; Gemini what Gemini lacks."""
         if _is_claude(dep):
-            return self._anthropic.map_params(body, dep)
-        return super().map_params(body, dep)
+            return self._anthropic.map_params(body, dep, op)
+        return super().map_params(body, dep, op)
 
     def encode_request(
         self, body: dict[str, msgspec.Raw], dep: Deployment, op: Op, stream: bool
