@@ -11,7 +11,14 @@ import msgspec
 
 from tianji_common.wire import Event
 
-__all__ = ["UsageRecorded", "decode_usage", "encode_event"]
+__all__ = [
+    "SpendEntry",
+    "SpendUpdated",
+    "UsageRecorded",
+    "decode_spend",
+    "decode_usage",
+    "encode_event",
+]
 
 
 class UsageRecorded(Event, frozen=True, kw_only=True, tag="usage.recorded.v1"):
@@ -47,7 +54,34 @@ class UsageRecorded(Event, frozen=True, kw_only=True, tag="usage.recorded.v1"):
     started_at: float = 0.0
 
 
+class SpendEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One entity's spend after a committed write: absolute totals, so re-applying is harmless.
+
+    `kind`: key (id = key hash) | user | team | org | end_user | team_member
+    (id = "{team_id}/{user_id}") | org_member (id = "{org_id}/{user_id}") | tag.
+    `reset`: the spend was reset to zero by `budget_duration` (spend == "0").
+    """
+
+    kind: str
+    id: str
+    spend: str  # Decimal as text
+    model_spend: dict[str, str] = msgspec.field(default_factory=dict)
+    reset: bool = False
+
+
+class SpendUpdated(Event, frozen=True, kw_only=True, tag="spend.updated.v1"):
+    """Published by the spend-worker after each committed batch (and budget reset).
+
+    Gateways fold it into the spend their budget checks read. `seq` orders updates
+    from one writer: a gateway ignores an entry older than what it already holds.
+    """
+
+    entries: tuple[SpendEntry, ...] = ()
+    seq: int = 0
+
+
 _encoder = msgspec.json.Encoder()
+_spend_decoder = msgspec.json.Decoder(SpendUpdated)
 _usage_decoder = msgspec.json.Decoder(UsageRecorded)
 
 
@@ -59,3 +93,8 @@ def encode_event(event: Event) -> bytes:
 def decode_usage(raw: bytes) -> UsageRecorded:
     """Decode a usage event; unknown fields from newer producers are ignored."""
     return _usage_decoder.decode(raw)
+
+
+def decode_spend(raw: bytes) -> SpendUpdated:
+    """Decode a spend update; unknown fields from newer producers are ignored."""
+    return _spend_decoder.decode(raw)

@@ -30,13 +30,20 @@ from piccolo.table import Table
 
 __all__ = [
     "TABLES",
+    "AlertLog",
     "AuditLog",
+    "Budget",
+    "Credential",
     "DailySpend",
+    "EndUser",
+    "ModelAccessGroup",
     "Organization",
     "OrganizationMembership",
     "PolicyVersion",
+    "ProxyModel",
     "SpendLog",
     "Team",
+    "TeamMembership",
     "User",
     "VerificationToken",
 ]
@@ -124,6 +131,14 @@ class VerificationToken(Table, tablename="tianji_verification_token"):
     created_by = Text(null=True, default=None)
     updated_at = Timestamptz()
     updated_by = Text(null=True, default=None)
+    # Added by migration 2026-11-26T22:40 (additive, nullable).
+    budget_id = Text(null=True, default=None)
+    soft_budget = Numeric(null=True, default=None)
+    model_max_budget = JSON(null=True, default="{}")  # model -> {"max_budget", "budget_duration"}
+    model_spend = JSON(null=True, default="{}")  # model -> spend (text Decimal)
+    permissions = JSON(null=True, default="{}")
+    allowed_routes = JSON(null=True, default="[]")
+    last_active = Timestamptz(null=True, default=None)
 
 
 class Team(Table, tablename="tianji_team"):
@@ -144,6 +159,16 @@ class Team(Table, tablename="tianji_team"):
     metadata = JSON(default="{}")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # Added by migration 2026-11-26T22:40 (additive, nullable).
+    soft_budget = Numeric(null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None)
+    model_max_budget = JSON(null=True, default="{}")
+    model_spend = JSON(null=True, default="{}")
+    model_aliases = JSON(null=True, default="{}")  # LiteLLM's LiteLLM_ModelTable, 1:1
+    team_member_permissions = JSON(null=True, default="[]")
+    team_member_budget_id = Text(null=True, default=None)  # budget for each member
+    created_by = Text(null=True, default=None)
+    updated_by = Text(null=True, default=None)
 
 
 class User(Table, tablename="tianji_user"):
@@ -166,6 +191,12 @@ class User(Table, tablename="tianji_user"):
     max_parallel_requests = Integer(null=True, default=None)
     budget_duration = Text(null=True, default=None)
     budget_reset_at = Timestamptz(null=True, default=None)
+    # Added by migration 2026-11-26T22:40 (additive, nullable).
+    soft_budget = Numeric(null=True, default=None)
+    model_max_budget = JSON(null=True, default="{}")
+    model_spend = JSON(null=True, default="{}")
+    organization_id = Text(null=True, default=None)
+    sso_user_id = Text(null=True, default=None)
 
 
 class Organization(Table, tablename="tianji_organization"):
@@ -188,6 +219,10 @@ class Organization(Table, tablename="tianji_organization"):
     budget_reset_at = Timestamptz(null=True, default=None)
     created_by = Text(null=True, default=None)
     updated_by = Text(null=True, default=None)
+    # Added by migration 2026-11-26T22:40 (additive, nullable).
+    budget_id = Text(null=True, default=None)
+    soft_budget = Numeric(null=True, default=None)
+    model_spend = JSON(null=True, default="{}")
 
 
 class OrganizationMembership(Table, tablename="tianji_organization_membership"):
@@ -205,6 +240,107 @@ class OrganizationMembership(Table, tablename="tianji_organization_membership"):
     max_budget = Numeric(null=True, default=None)  # LiteLLM's max_budget_in_organization
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    budget_id = Text(null=True, default=None)  # added by migration 2026-11-26T22:40
+
+
+class TeamMembership(Table, tablename="tianji_team_membership"):
+    """A user's spend and budget inside one team, as LiteLLM's `LiteLLM_TeamMembership`.
+
+    `id` is `"{team_id}/{user_id}"`; the role lives in the team's `members_with_roles`
+    (as in LiteLLM), this row holds what is per member: spend and budget.
+    """
+
+    id = Text(primary_key=True)
+    team_id = Text(index=True)
+    user_id = Text(index=True)
+    spend = Numeric(default=Decimal(0))
+    budget_id = Text(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Budget(Table, tablename="tianji_budget"):
+    """A reusable budget and limit profile, as LiteLLM's `LiteLLM_BudgetTable` (`/budget/*`).
+
+    Linked by `budget_id` from end users, keys, org and team memberships.
+    """
+
+    budget_id = Text(primary_key=True)
+    max_budget = Numeric(null=True, default=None)
+    soft_budget = Numeric(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
+    tpm_limit = BigInt(null=True, default=None)
+    rpm_limit = BigInt(null=True, default=None)
+    model_max_budget = JSON(null=True, default="{}")
+    budget_duration = Text(null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    created_by = Text(null=True, default=None)
+    updated_at = Timestamptz()
+    updated_by = Text(null=True, default=None)
+
+
+class EndUser(Table, tablename="tianji_end_user"):
+    """An end user (customer): the request's `user` field, as LiteLLM's `LiteLLM_EndUserTable`."""
+
+    user_id = Text(primary_key=True)
+    alias = Text(null=True, default=None)
+    spend = Numeric(default=Decimal(0))
+    allowed_model_region = Text(null=True, default=None)  # "eu" | "us" | ...
+    default_model = Text(null=True, default=None)
+    budget_id = Text(null=True, default=None, index=True)
+    blocked = Boolean(default=False)
+    metadata = JSON(null=True, default="{}")
+    created_at = Timestamptz(null=True)
+    updated_at = Timestamptz(null=True)
+
+
+class ProxyModel(Table, tablename="tianji_proxy_model"):
+    """A deployment added through `/model/new`, as LiteLLM's `LiteLLM_ProxyModelTable`.
+
+    `litellm_params` holds secrets (`api_key`, ...) encrypted with the salt key
+    (`tianji_common.crypto`); they are never returned in clear.
+    """
+
+    model_id = Text(primary_key=True)
+    model_name = Text(index=True)
+    litellm_params = JSON(default="{}")
+    model_info = JSON(default="{}")
+    created_at = Timestamptz()
+    created_by = Text(null=True, default=None)
+    updated_at = Timestamptz()
+    updated_by = Text(null=True, default=None)
+
+
+class Credential(Table, tablename="tianji_credential"):
+    """A named provider credential (`/credentials`), values encrypted at rest."""
+
+    credential_name = Text(primary_key=True)
+    credential_values = Text(default="")  # tianji_common.crypto ciphertext of a JSON object
+    credential_info = JSON(null=True, default="{}")
+    created_at = Timestamptz()
+    created_by = Text(null=True, default=None)
+    updated_at = Timestamptz()
+    updated_by = Text(null=True, default=None)
+
+
+class ModelAccessGroup(Table, tablename="tianji_model_access_group"):
+    """A named set of model names (`/model_access_group/*`); keys and teams list the name."""
+
+    access_group = Text(primary_key=True)
+    model_names = JSON(default="[]")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class AlertLog(Table, tablename="tianji_alert_log"):
+    """One row per alert sent; `id` is the de-duplication key (one crossing, one alert)."""
+
+    id = Text(primary_key=True)
+    alert_type = Text()  # soft_budget | budget_exceeded | ...
+    entity_kind = Text()
+    entity_id = Text()
+    sent_at = Timestamptz()
 
 
 class AuditLog(Table, tablename="tianji_audit_log"):
@@ -241,4 +377,11 @@ TABLES: Final[tuple[type[Table], ...]] = (
     OrganizationMembership,
     AuditLog,
     PolicyVersion,
+    TeamMembership,
+    Budget,
+    EndUser,
+    ProxyModel,
+    Credential,
+    ModelAccessGroup,
+    AlertLog,
 )
