@@ -60,7 +60,7 @@ def _int_param(request: Request[Any, Any, Any], name: str, default: int) -> int:
 async def _regenerate(
     state: ControlState, request: Request[Any, Any, Any], key: str | None
 ) -> Response[bytes]:
-    ctx = await state.admin(request.headers)
+    ctx = await state.authorize(request)
     body = decode_body(await request.body(), RegenerateKey)
     target = key or body.key
     if not target:
@@ -71,7 +71,7 @@ async def _regenerate(
 
 
 async def _list(state: ControlState, request: Request[Any, Any, Any]) -> Response[bytes]:
-    ctx = await state.admin(request.headers)
+    ctx = await state.authorize(request)
     page = _int_param(request, "page", 1)
     size = min(_int_param(request, "size", 10), _MAX_PAGE_SIZE)
     filters = {f: v for f in _LIST_FILTERS if (v := request.query_params.get(f))}
@@ -87,7 +87,7 @@ async def _list(state: ControlState, request: Request[Any, Any, Any]) -> Respons
 async def _block(
     state: ControlState, request: Request[Any, Any, Any], *, blocked: bool
 ) -> Response[bytes]:
-    ctx = await state.admin(request.headers)
+    ctx = await state.authorize(request)
     body = decode_body(await request.body(), KeyRef)
     return json_response(_record(await domain.set_blocked(ctx, body.key, blocked=blocked)))
 
@@ -97,14 +97,14 @@ def key_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @post("/key/generate", status_code=200)
     async def generate(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), GenerateKey)
         key, rec = await domain.generate_key(ctx, body)
         return json_response(_issued(key, rec, body.duration))
 
     @get("/key/info")
     async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         given = request.query_params.get("key")
         if not given:
             raise InvalidRequest("missing query parameter: key", param="key", status=422)
@@ -116,14 +116,14 @@ def key_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @post("/key/update", status_code=200)
     async def update(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), UpdateKey)
         rec = await domain.update_key(ctx, body)
         return json_response({**_record(rec), "key": body.key})
 
     @post("/key/delete", status_code=200)
     async def delete(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), KeysRef)
         return json_response({"deleted_keys": await domain.delete_keys(ctx, body.keys)})
 

@@ -87,7 +87,7 @@ async def _list(ctx: Ctx) -> list[dict[str, Any]]:
 def _member_routes(state: ControlState) -> list[ControllerRouterHandler]:
     @post("/organization/member_add", status_code=200)
     async def member_add(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), OrgMemberAdd)
         users, memberships = await domain.add_members(ctx, body)
         return json_response(
@@ -100,13 +100,13 @@ def _member_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @patch("/organization/member_update", status_code=200)
     async def member_update(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), OrgMemberUpdate)
         return json_response(_member_view(await domain.update_member(ctx, body)))
 
     @delete("/organization/member_delete", status_code=200)
     async def member_delete(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), OrgMemberRef)
         return json_response(_member_view(await domain.delete_member(ctx, body)))
 
@@ -118,32 +118,32 @@ def org_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @post("/organization/new", status_code=200)
     async def new(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), NewOrg)
         return json_response(_org_view(await domain.new_org(ctx, body)))
 
     @patch("/organization/update", status_code=200)
     async def update(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), UpdateOrg)
         org = await domain.update_org(ctx, body)
         return json_response(await _info(ctx, org.organization_id))
 
     @delete("/organization/delete", status_code=200)
     async def delete_(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), OrgsRef)
         deleted = await domain.delete_orgs(ctx, body.organization_ids)
         return json_response([_org_view(o) for o in deleted])
 
     @get("/organization/info")
     async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         return json_response(await _info(ctx, required_param(request, "organization_id")))
 
     @post("/organization/info", status_code=200)
     async def info_many(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), _InfoRequest)
         if not body.organizations:
             raise InvalidRequest("organizations must list at least one id", param="organizations")
@@ -151,7 +151,7 @@ def org_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @get("/organization/list")
     async def list_(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         return json_response(await _list(ctx))
 
     return [new, update, delete_, info, info_many, list_, *_member_routes(state)]

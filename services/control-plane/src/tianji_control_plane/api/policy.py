@@ -26,7 +26,7 @@ def policy_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @get(SNAPSHOT_PATH)
     async def snapshot(request: Request[Any, Any, Any]) -> Response[bytes]:
-        await state.admin(request.headers)
+        await state.authorize(request)
         return Response(await snapshot_bytes(state), media_type="application/json")
 
     return [snapshot]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from tianji_common.errors import AuthError, PermissionDenied, ServiceUnavailable
 
 from tianji_control_plane.domain.common import Ctx, Notifier, token_of
@@ -59,6 +59,14 @@ class ControlState:
         if self.db is None:
             raise ServiceUnavailable("control plane is starting", headers={"retry-after": "1"})
         return self.db
+
+    async def authorize(self, request: Request[Any, Any, Any]) -> Ctx:
+        """The write context for the caller of `request`, checked against the route's allow-list.
+
+        Every management route calls this first (deny by default). This slice: proxy
+        admins only; RBAC (roles, team/org scoping) replaces the body, not the calls.
+        """
+        return await self.admin(request.headers)
 
     async def admin(self, headers: Mapping[str, str]) -> Ctx:
         """The write context for a proxy admin; 401 bad credentials, 403 a virtual key."""

@@ -25,13 +25,13 @@ def team_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @post("/team/new", status_code=200)
     async def new(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), NewTeam)
         return json_response(await domain.new_team(ctx, body))
 
     @get("/team/info")
     async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         team_id = request.query_params.get("team_id")
         if not team_id:
             raise InvalidRequest("missing query parameter: team_id", param="team_id", status=422)
@@ -48,11 +48,11 @@ def team_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @get("/team/list")
     async def list_(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         return json_response(await all_teams(ctx.db))
 
     async def _block(request: Request[Any, Any, Any], *, blocked: bool) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), TeamRef)
         return json_response(await domain.set_team_blocked(ctx, body.team_id, blocked=blocked))
 

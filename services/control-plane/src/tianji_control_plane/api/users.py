@@ -98,32 +98,32 @@ def user_routes(state: ControlState) -> list[ControllerRouterHandler]:
 
     @post("/user/new", status_code=200)
     async def new(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), NewUser)
         return json_response(_new_user_answer(await domain.new_user(ctx, body), body.duration))
 
     @post("/user/update", status_code=200)
     async def update(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         user = await domain.update_user(ctx, decode_body(await request.body(), UpdateUser))
         return json_response({"user_id": user.user_id, "data": plain(user)})
 
     @post("/user/delete", status_code=200)
     async def delete(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         body = decode_body(await request.body(), UsersRef)
         # LiteLLM answers with the number of users deleted (prisma's `delete_many`).
         return json_response(len(await domain.delete_users(ctx, body.user_ids)))
 
     @get("/user/info")
     async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         user = await domain.get_user_or_404(ctx, required_param(request, "user_id"))
         return json_response(await _user_info(ctx, user))
 
     @get("/user/list")
     async def list_(request: Request[Any, Any, Any]) -> Response[bytes]:
-        ctx = await state.admin(request.headers)
+        ctx = await state.authorize(request)
         return json_response(await _list(ctx, request))
 
     return [new, update, delete, info, list_]
