@@ -25,6 +25,13 @@ from tianji_control_plane.repo.version import bump_version
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from tianji_common.policy import (
+        BudgetPolicy,
+        CredentialPolicy,
+        CustomerPolicy,
+        DbModelPolicy,
+    )
+
     from tianji_control_plane.repo.db import Db
     from tianji_control_plane.repo.records import KeyRecord, OrgRecord, TeamRecord, UserRecord
 
@@ -52,6 +59,12 @@ class Changes:
     teams: dict[str, TeamRecord | None] = field(default_factory=dict)
     users: dict[str, UserRecord | None] = field(default_factory=dict)
     orgs: dict[str, OrgRecord | None] = field(default_factory=dict)
+    # Sections added later carry the gateway's view directly (built by their domain module).
+    customers: dict[str, CustomerPolicy | None] = field(default_factory=dict)
+    budgets: dict[str, BudgetPolicy | None] = field(default_factory=dict)
+    access_groups: dict[str, list[str] | None] = field(default_factory=dict)
+    models: dict[str, DbModelPolicy | None] = field(default_factory=dict)
+    credentials: dict[str, CredentialPolicy | None] = field(default_factory=dict)
 
 
 class Notifier(Protocol):

@@ -114,7 +114,14 @@ async def build_snapshot(db: Db) -> PolicySnapshot:
     teams = {rec.team_id: team_policy(rec) for rec in await all_teams(db)}
     users = {rec.user_id: user_policy(rec) for rec in await all_users(db)}
     orgs = {rec.organization_id: org_policy(rec) for rec in await all_orgs(db)}
-    return PolicySnapshot(version=version, keys=keys, teams=teams, users=users, orgs=orgs)
+    return PolicySnapshot(
+        version=version,
+        keys=keys,
+        teams=teams,
+        users=users,
+        orgs=orgs,
+        # Sections owned by later modules: each adds `name=await its_loader(db),` here.
+    )
 
 
 def change_event(changes: Changes) -> PolicyChanged:
@@ -127,6 +134,11 @@ def change_event(changes: Changes) -> PolicyChanged:
         teams={t: None if r is None else team_policy(r) for t, r in changes.teams.items()},
         users={u: None if r is None else user_policy(r) for u, r in changes.users.items()},
         orgs={o: None if r is None else org_policy(r) for o, r in changes.orgs.items()},
+        customers=dict(changes.customers),
+        budgets=dict(changes.budgets),
+        access_groups=dict(changes.access_groups),
+        models=dict(changes.models),
+        credentials=dict(changes.credentials),
     )
 
 
