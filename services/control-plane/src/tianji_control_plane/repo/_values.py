@@ -11,8 +11,26 @@ if TYPE_CHECKING:
 
 __all__ = ["column_values", "update_values"]
 
-_JSON: Final = frozenset({"models", "aliases", "metadata", "members_with_roles", "teams"})
-_MONEY: Final = frozenset({"spend", "max_budget"})
+_JSON: Final = frozenset(
+    {
+        "models",
+        "aliases",
+        "metadata",
+        "members_with_roles",
+        "teams",
+        "model_max_budget",
+        "model_spend",
+        "model_aliases",
+        "permissions",
+        "allowed_routes",
+        "team_member_permissions",
+        "litellm_params",
+        "model_info",
+        "credential_info",
+        "model_names",
+    }
+)
+_MONEY: Final = frozenset({"spend", "max_budget", "soft_budget"})
 
 
 def column_values(values: dict[str, Any]) -> dict[str, Any]:

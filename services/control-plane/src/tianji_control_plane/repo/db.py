@@ -15,9 +15,15 @@ import msgspec
 from tianji_common.db.engine import bound_table, write_transaction
 from tianji_common.db.tables import (
     AuditLog,
+    Budget,
+    Credential,
+    EndUser,
+    ModelAccessGroup,
     Organization,
     OrganizationMembership,
+    ProxyModel,
     Team,
+    TeamMembership,
     User,
     VerificationToken,
 )
@@ -37,6 +43,16 @@ _JSON_COLUMNS = frozenset(
         "members_with_roles",
         "teams",
         "before_value",
+        "model_max_budget",
+        "model_spend",
+        "model_aliases",
+        "permissions",
+        "allowed_routes",
+        "team_member_permissions",
+        "litellm_params",
+        "model_info",
+        "credential_info",
+        "model_names",
         "updated_values",
     }
 )
@@ -53,6 +69,12 @@ class Db:
     users: type[User]
     orgs: type[Organization]
     org_members: type[OrganizationMembership]
+    team_members: type[TeamMembership]
+    budgets: type[Budget]
+    end_users: type[EndUser]
+    models: type[ProxyModel]
+    credentials: type[Credential]
+    access_groups: type[ModelAccessGroup]
 
     @classmethod
     def bind(cls, engine: Engine[Any]) -> Db:
@@ -65,6 +87,12 @@ class Db:
             bound_table(User, engine),
             bound_table(Organization, engine),
             bound_table(OrganizationMembership, engine),
+            bound_table(TeamMembership, engine),
+            bound_table(Budget, engine),
+            bound_table(EndUser, engine),
+            bound_table(ProxyModel, engine),
+            bound_table(Credential, engine),
+            bound_table(ModelAccessGroup, engine),
         )
 
     def transaction(self) -> AbstractAsyncContextManager[Any]:
