@@ -1,0 +1,1 @@
+"""Import tenants from a LiteLLM proxy database (`tianji import litellm`)."""
