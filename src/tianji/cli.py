@@ -72,6 +72,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_litellm(args: argparse.Namespace) -> int:
+    """Copy keys, teams, users, orgs, budgets, models and spend from a LiteLLM database."""
+    import asyncio
+
+    from tianji_common.crypto import box_from_env
+    from tianji_control_plane.importer.litellm_secrets import LiteLLMSecrets
+    from tianji_control_plane.importer.run import MissingSaltKey, import_litellm
+
+    env = os.environ
+    target = args.target_url or env.get("DATABASE_URL")
+    if not target:
+        state = Path(args.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        target = f"sqlite:///{(state / 'tianji.db').resolve()}"
+    their_salt = env.get("LITELLM_SALT_KEY") or env.get("LITELLM_MASTER_KEY")
+    theirs = LiteLLMSecrets(their_salt) if their_salt else None
+    try:
+        report = asyncio.run(
+            import_litellm(args.database_url, target, theirs=theirs, ours=box_from_env())
+        )
+    except MissingSaltKey as exc:
+        print(f"tianji import litellm: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Print the config report; exit non-zero only on errors."""
     from tianji_common.config.check import check_file
@@ -127,6 +155,19 @@ def _parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("migrate", help="apply database migrations")
     mg.add_argument("--database-url")
     mg.set_defaults(func=cmd_migrate)
+    imp = sub.add_parser("import", help="import tenants from another gateway's database")
+    imp_sub = imp.add_subparsers(dest="import_source", required=True)
+    lit = imp_sub.add_parser(
+        "litellm",
+        help="copy keys (hashes kept), teams, users, orgs, budgets, end users, DB models, "
+        "credentials and spend from a LiteLLM proxy's Postgres; safe to re-run",
+    )
+    lit.add_argument("--database-url", required=True, help="the LiteLLM proxy's DATABASE_URL")
+    lit.add_argument(
+        "--target-url", help="our database (default: DATABASE_URL, else SQLite in --state-dir)"
+    )
+    lit.add_argument("--state-dir", default=os.environ.get("TIANJI_STATE_DIR", ".tianji"))
+    lit.set_defaults(func=cmd_import_litellm)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
