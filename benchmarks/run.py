@@ -412,6 +412,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per gateway phase")
     p.add_argument("--connections", type=int, default=16, help="concurrency of the load phases")
     p.add_argument("--key", default=None, help="Bearer key to send (default: the master key)")
+    p.add_argument(
+        "--virtual-key",
+        action="store_true",
+        help="create a virtual key through /key/generate (models and limits as a tenant "
+        "would have them) and send it instead of the master key",
+    )
     p.add_argument("--config", type=Path, default=None, help="your own config.yaml")
     p.add_argument("--model", default="bench-model", help="model name to request")
     p.add_argument(
@@ -478,7 +484,7 @@ def _bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[st
             "duration_s": args.duration,
             "connections": conns,
             "target": base,
-            "virtual_key": args.key is not None,
+            "virtual_key": args.key is not None or args.virtual_key,
         },
         "phases": phases,
         "added_p50_ms": added,
@@ -521,7 +527,30 @@ def _start_target(
     base = f"http://127.0.0.1:{port}"
     wait_ready(f"{base}/health/readiness", proc, args.ready_timeout, log)
     print(f"gateway ready on {base} (pid {proc.pid})")
+    if args.virtual_key and args.key is None and master is not None:
+        return proc, generate_virtual_key(base, master, args.model), base
     return proc, args.key or master, base
+
+
+def generate_virtual_key(base: str, master: str, model: str) -> str:
+    """A key as a tenant holds one: a model list, a team, a budget far above the run."""
+    headers = {"authorization": f"Bearer {master}", "content-type": "application/json"}
+
+    def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(
+            f"{base}{path}", data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            out: dict[str, Any] = json.loads(resp.read())
+            return out
+
+    team = call("/team/new", {"team_alias": "bench", "models": [model]})
+    key = call(
+        "/key/generate",
+        {"models": [model], "team_id": team["team_id"], "max_budget": 1_000_000.0},
+    )
+    print("sending a virtual key (team, model list, budget) instead of the master key")
+    return str(key["key"])
 
 
 def main(argv: list[str] | None = None) -> int:
