@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from tianji_common.bootstrap import setup_logging
+from tianji_common.bootstrap import load_or_exit, report_warnings, setup_logging
 from tianji_common.bus.factory import bus_from_url
+from tianji_common.config.model import ModelEntry
 from tianji_common.http import compose_app
 from tianji_common.serve import run_loop, serve_app
 
@@ -31,8 +32,10 @@ def _version() -> str:
         return "0.0.0"
 
 
-async def run_control_plane(env: Mapping[str, str], *, host: str, port: int) -> None:
-    """Serve the control plane until SIGTERM."""
+async def run_control_plane(
+    env: Mapping[str, str], *, host: str, port: int, config_models: Sequence[ModelEntry] = ()
+) -> None:
+    """Serve the control plane until SIGTERM; `config_models` is the config's model_list."""
     db_url = env.get("DATABASE_URL")
     if not db_url:
         raise SystemExit("tianji control-plane: DATABASE_URL is required")
@@ -48,7 +51,9 @@ async def run_control_plane(env: Mapping[str, str], *, host: str, port: int) -> 
     else:
         await bus.start()
     try:
-        control = build_control_plane(db_url, master_key=master_key, bus=bus)
+        control = build_control_plane(
+            db_url, master_key=master_key, bus=bus, config_models=config_models
+        )
         app = compose_app(
             [control.component],
             max_body=8 * 1024 * 1024,
@@ -66,10 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tianji-control-plane")
     p.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4001")))
+    p.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("CONFIG_FILE_PATH"),
+        help="LiteLLM-format config.yaml: its model_list is shown by /model/info",
+    )
     args = p.parse_args(argv)
-    env = dict(os.environ)
-    setup_logging(None, env)
-    run_loop(run_control_plane(env, host=args.host, port=args.port))
+    models: Sequence[ModelEntry] = ()
+    if args.config:
+        result, env = load_or_exit(args.config)
+        setup_logging(result.config, env)
+        report_warnings(result)
+        models = result.config.model_list
+    else:
+        env = dict(os.environ)
+        setup_logging(None, env)
+    run_loop(run_control_plane(env, host=args.host, port=args.port, config_models=models))
     return 0
 
 

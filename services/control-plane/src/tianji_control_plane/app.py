@@ -18,17 +18,28 @@ from piccolo.engine.base import Engine
 from tianji_common.db.engine import close_engine, open_engine, run_sql
 from tianji_common.http import Component
 
+from tianji_control_plane.api.access_groups import access_group_routes
+from tianji_control_plane.api.activity import activity_routes
+from tianji_control_plane.api.budgets import budget_routes
+from tianji_control_plane.api.credentials import credential_routes
+from tianji_control_plane.api.customers import customer_routes
 from tianji_control_plane.api.keys import key_routes
+from tianji_control_plane.api.models import model_routes
 from tianji_control_plane.api.orgs import org_routes
 from tianji_control_plane.api.policy import policy_routes, snapshot_bytes
+from tianji_control_plane.api.spend import spend_routes
 from tianji_control_plane.api.state import ControlState
 from tianji_control_plane.api.teams import team_routes
 from tianji_control_plane.api.users import user_routes
+from tianji_control_plane.domain.models import config_deployments
 from tianji_control_plane.domain.snapshot import BusNotifier
 from tianji_control_plane.repo.db import Db
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tianji_common.bus.base import EventBus
+    from tianji_common.config.model import ModelEntry
 
 __all__ = ["ControlPlane", "build_control_plane", "redact_url"]
 
@@ -59,12 +70,19 @@ class ControlPlane:
 
 
 def build_control_plane(
-    database_url: str, *, master_key: str | None = None, bus: EventBus | None = None
+    database_url: str,
+    *,
+    master_key: str | None = None,
+    bus: EventBus | None = None,
+    config_models: Sequence[ModelEntry] = (),
 ) -> ControlPlane:
     """The management API; readiness follows the database connection.
 
     `bus` carries policy changes to the gateways (None: nobody listens, e.g. tests).
+    `config_models` is the config file's `model_list`: listed by `/model/info` next to
+    the models stored in the database, read-only.
     """
+    config = config_deployments(config_models)
     db = _Db()
     state = ControlState(master_key=master_key, notifier=BusNotifier(bus))
 
@@ -84,6 +102,13 @@ def build_control_plane(
         *team_routes(state),
         *user_routes(state),
         *org_routes(state),
+        *customer_routes(state),
+        *budget_routes(state),
+        *model_routes(state, config),
+        *credential_routes(state, config),
+        *access_group_routes(state, config),
+        *spend_routes(state),
+        *activity_routes(state),
         *policy_routes(state),
     ]
     component = Component(

@@ -279,3 +279,61 @@ async def test_every_route_refuses_bad_credentials_and_virtual_keys(
     virtual = (await generate(cp))["key"]
     r = await cp.client.request(method, path, json={}, headers={"x-api-key": virtual})
     assert r.status_code == 403
+
+
+async def test_generate_takes_budget_fields_and_metadata_shortcuts(cp: Any) -> None:
+    out = await generate(
+        cp,
+        max_budget=10.0,
+        soft_budget=8.0,
+        model_max_budget={"gpt-4o": {"max_budget": 1.5, "budget_duration": "1d"}},
+        tags=["prod"],
+        guardrails=["pii"],
+        model_rpm_limit={"gpt-4o": 5},
+        metadata={"env": "x"},
+    )
+    assert out["soft_budget"] == 8.0
+    assert out["model_max_budget"] == {"gpt-4o": {"max_budget": 1.5, "budget_duration": "1d"}}
+    assert out["metadata"] == {
+        "env": "x",
+        "tags": ["prod"],
+        "guardrails": ["pii"],
+        "model_rpm_limit": {"gpt-4o": 5},
+    }
+    event = cp.events.seen[-1].keys[out["token"]]
+    assert event is not None
+    assert event.soft_budget == 8.0
+    assert event.model_max_budget == {"gpt-4o": 1.5}
+    assert event.tags == ["prod"]
+    assert event.model_rpm_limit == {"gpt-4o": 5}
+
+    r = await cp.client.post(
+        "/key/update", json={"key": out["key"], "tags": None, "soft_budget": 2.0}, headers=cp.admin
+    )
+    assert r.status_code == 200, r.text
+    info = await cp.client.get("/key/info", params={"key": out["key"]}, headers=cp.admin)
+    assert info.json()["info"]["soft_budget"] == 2.0
+    assert "tags" not in info.json()["info"]["metadata"]
+    assert info.json()["info"]["metadata"]["env"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"max_budget": -1}, "max_budget"),
+        ({"soft_budget": -0.5}, "soft_budget"),
+        ({"model_max_budget": {"m": {"max_budget": -2}}}, "model_max_budget"),
+        (
+            {"model_max_budget": {"m": {"max_budget": 1, "budget_duration": "soon"}}},
+            "model_max_budget",
+        ),
+    ],
+)
+async def test_generate_refuses_bad_budgets_naming_the_field(
+    cp: Any, body: dict[str, Any], param: str
+) -> None:
+    before = len(cp.events.seen)
+    r = await cp.client.post("/key/generate", json=body, headers=cp.admin)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    assert len(cp.events.seen) == before

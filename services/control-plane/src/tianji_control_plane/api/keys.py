@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
-from tianji_common.errors import InvalidRequest
+from tianji_common.errors import InvalidRequest, PermissionDenied
 
 from tianji_control_plane.api.state import ControlState, json_response
 from tianji_control_plane.domain import keys as domain
@@ -20,7 +20,8 @@ from tianji_control_plane.domain.bodies import (
     UpdateKey,
     decode_body,
 )
-from tianji_control_plane.repo.keys import list_keys
+from tianji_control_plane.domain.common import Ctx, token_of
+from tianji_control_plane.repo.keys import get_key, list_keys
 from tianji_control_plane.repo.records import KeyRecord
 
 __all__ = ["key_routes"]
@@ -57,6 +58,40 @@ def _int_param(request: Request[Any, Any, Any], name: str, default: int) -> int:
     return value
 
 
+def _not_yours() -> PermissionDenied:
+    return PermissionDenied("key not allowed to access this key's info. Not the caller's key.")
+
+
+async def _readable(ctx: Ctx, given: str) -> KeyRecord:
+    """The key for /key/info: 403 (found or not) unless the caller may read it."""
+    if not ctx.caller.reads_all:
+        rec = await get_key(ctx.db, token_of(given))
+        if rec is None or not ctx.caller.may_read_key(rec):
+            raise _not_yours()
+    return await domain.get_key_or_404(ctx, given)
+
+
+async def _check_manage(ctx: Ctx, keys: list[str]) -> None:
+    """Update, delete, regenerate: only keys the caller may manage (RBAC rows)."""
+    if ctx.caller.is_admin:
+        return
+    for given in keys:
+        rec = await get_key(ctx.db, token_of(given))
+        if rec is None or not ctx.caller.may_manage_key(rec):
+            raise _not_yours()
+
+
+def _own_filters(ctx: Ctx, filters: dict[str, str]) -> dict[str, str]:
+    """Non-viewers list their own keys, or those of a team/org they administer."""
+    if ctx.caller.reads_all:
+        return filters
+    if ctx.caller.admins_team(filters.get("team_id")):
+        return filters
+    if ctx.caller.admins_org(filters.get("organization_id")):
+        return filters
+    return {**filters, "user_id": ctx.caller.user_id or ""}
+
+
 async def _regenerate(
     state: ControlState, request: Request[Any, Any, Any], key: str | None
 ) -> Response[bytes]:
@@ -65,6 +100,7 @@ async def _regenerate(
     target = key or body.key
     if not target:
         raise InvalidRequest("missing key to regenerate", param="key", status=422)
+    await _check_manage(ctx, [target])
     new, rec = await domain.regenerate_key(ctx, target, body)
     duration = body.duration if isinstance(body.duration, str) else None
     return json_response(_issued(new, rec, duration))
@@ -75,6 +111,7 @@ async def _list(state: ControlState, request: Request[Any, Any, Any]) -> Respons
     page = _int_param(request, "page", 1)
     size = min(_int_param(request, "size", 10), _MAX_PAGE_SIZE)
     filters = {f: v for f in _LIST_FILTERS if (v := request.query_params.get(f))}
+    filters = _own_filters(ctx, filters)
     records, total = await list_keys(ctx.db, page=page, size=size, filters=filters)
     full = request.query_params.get("return_full_object", "").lower() == "true"
     keys: list[Any] = [_record(r) for r in records] if full else [r.token for r in records]
@@ -99,16 +136,24 @@ def key_routes(state: ControlState) -> list[ControllerRouterHandler]:
     async def generate(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
         body = decode_body(await request.body(), GenerateKey)
+        owner = ctx.caller.key_owner(body.user_id, body.team_id)
+        body = msgspec.structs.replace(body, user_id=owner)
         key, rec = await domain.generate_key(ctx, body)
         return json_response(_issued(key, rec, body.duration))
 
     @get("/key/info")
     async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
-        given = request.query_params.get("key")
+        given = request.query_params.get("key") or ctx.caller.key_hash  # LiteLLM: own key
         if not given:
-            raise InvalidRequest("missing query parameter: key", param="key", status=422)
-        return json_response(_info(given, await domain.get_key_or_404(ctx, given)))
+            # The master key has no key row (LiteLLM answers 404 "Key not found in database").
+            raise InvalidRequest(
+                "missing query parameter: key (the master key is not a virtual key; "
+                "pass ?key=<key or its hash>)",
+                param="key",
+                status=422,
+            )
+        return json_response(_info(given, await _readable(ctx, given)))
 
     @get("/key/list")
     async def list_(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -118,6 +163,7 @@ def key_routes(state: ControlState) -> list[ControllerRouterHandler]:
     async def update(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
         body = decode_body(await request.body(), UpdateKey)
+        await _check_manage(ctx, [body.key])
         rec = await domain.update_key(ctx, body)
         return json_response({**_record(rec), "key": body.key})
 
@@ -125,6 +171,7 @@ def key_routes(state: ControlState) -> list[ControllerRouterHandler]:
     async def delete(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
         body = decode_body(await request.body(), KeysRef)
+        await _check_manage(ctx, body.keys)
         return json_response({"deleted_keys": await domain.delete_keys(ctx, body.keys)})
 
     @post("/key/block", status_code=200)

@@ -48,6 +48,14 @@ class GenerateKey(msgspec.Struct, kw_only=True):
     rpm_limit: int | None = None
     max_parallel_requests: int | None = None
     blocked: bool | None = None
+    soft_budget: float | None = None
+    model_max_budget: dict[str, Any] | None = None
+    allowed_routes: list[str] | None = None
+    # LiteLLM keeps these in the key's metadata; accepted top-level as its API does.
+    tags: list[str] | None = None
+    guardrails: list[str] | None = None
+    model_rpm_limit: dict[str, int] | None = None
+    model_tpm_limit: dict[str, int] | None = None
 
 
 class UpdateKey(msgspec.Struct, kw_only=True):
@@ -69,6 +77,13 @@ class UpdateKey(msgspec.Struct, kw_only=True):
     max_parallel_requests: int | UnsetType | None = UNSET
     blocked: bool | UnsetType | None = UNSET
     spend: float | UnsetType = UNSET
+    soft_budget: float | UnsetType | None = UNSET
+    model_max_budget: dict[str, Any] | UnsetType | None = UNSET
+    allowed_routes: list[str] | UnsetType | None = UNSET
+    tags: list[str] | UnsetType | None = UNSET
+    guardrails: list[str] | UnsetType | None = UNSET
+    model_rpm_limit: dict[str, int] | UnsetType | None = UNSET
+    model_tpm_limit: dict[str, int] | UnsetType | None = UNSET
 
 
 class RegenerateKey(msgspec.Struct, kw_only=True):

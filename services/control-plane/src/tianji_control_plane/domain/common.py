@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import msgspec
 from tianji_common.errors import InvalidRequest
 
+from tianji_control_plane.domain.roles import MASTER_CALLER, Caller
 from tianji_control_plane.repo.audit import add_audit
 from tianji_control_plane.repo.version import bump_version
 
@@ -77,11 +78,16 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
-    """Who is writing, to which database, and who hears about it."""
+    """Who is writing, to which database, and who hears about it.
+
+    `caller` is who called (`domain.roles.Caller`), for row-level checks such as
+    `ctx.caller.may_manage_key(record)`; `actor` is the id the audit log names.
+    """
 
     db: Db
     actor: str
     notifier: Notifier
+    caller: Caller = MASTER_CALLER
 
     async def audit(
         self,

@@ -65,11 +65,50 @@ async def _check_team(ctx: Ctx, team_id: str | None) -> None:
         raise InvalidRequest(f"team_id={team_id} does not exist", param="team_id")
 
 
+_METADATA_FIELDS: Final = ("tags", "guardrails", "model_rpm_limit", "model_tpm_limit")
+
+
+def _check_money(values: dict[str, Any]) -> None:
+    for name in ("max_budget", "soft_budget"):
+        value = values.get(name)
+        if value is not None and not (value >= 0 and value != float("inf")):
+            raise InvalidRequest(f"{name} must be a non-negative number", param=name)
+    per_model = values.get("model_max_budget")
+    for model, limit in (per_model or {}).items():
+        amount = limit.get("max_budget") if isinstance(limit, dict) else limit
+        if not isinstance(amount, int | float) or amount < 0:
+            raise InvalidRequest(
+                f"model_max_budget[{model!r}] needs a non-negative max_budget",
+                param="model_max_budget",
+            )
+        if isinstance(limit, dict) and limit.get("budget_duration") is not None:
+            parse_duration(str(limit["budget_duration"]), "model_max_budget")
+
+
+def _fold_metadata(values: dict[str, Any], current: dict[str, Any] | None) -> None:
+    """Move LiteLLM's top-level `tags`, `guardrails`, per-model limits into `metadata`."""
+    moved = {name: values.pop(name) for name in _METADATA_FIELDS if name in values}
+    if not moved:
+        return
+    metadata = dict(values.get("metadata") or current or {})
+    for name, value in moved.items():
+        if value is None:
+            metadata.pop(name, None)
+        else:
+            metadata[name] = value
+    values["metadata"] = metadata
+
+
 def _new_record(req: GenerateKey, token: str, key: str, actor: str) -> KeyRecord:
     now = datetime.now(UTC)
     fields = msgspec.structs.asdict(req)
     for name in ("key", "duration"):
         fields.pop(name)
+    _check_money(fields)
+    for name in _METADATA_FIELDS:  # absent here is None: nothing to fold
+        if fields[name] is None:
+            fields.pop(name)
+    _fold_metadata(fields, None)
     return KeyRecord(
         **fields,
         token=token,
@@ -123,6 +162,7 @@ def _update_values(req: UpdateKey | RegenerateKey, actor: str) -> dict[str, Any]
             values[name] = [] if name == "models" else {}
     if "budget_duration" in values:
         values["budget_reset_at"] = _expiry(values["budget_duration"], "budget_duration")
+    _check_money(values)
     values["updated_at"] = datetime.now(UTC)
     values["updated_by"] = actor
     return values
@@ -136,6 +176,7 @@ async def _change(ctx: Ctx, key_or_hash: str, values: dict[str, Any], action: st
             raise NotFound(f"Key not found: {_shown(key_or_hash)}", param="key")
         if values.get("team_id") is not None:
             await _check_team(ctx, values["team_id"])
+        _fold_metadata(values, before.metadata)
         after = await key_repo.update_key(ctx.db, token, values)
         assert after is not None  # read in this transaction
         await ctx.audit(action, _TABLE, token, before, after)

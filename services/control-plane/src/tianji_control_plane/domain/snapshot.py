@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tianji_common.nats_names import POLICY_CHANGED_SUBJECT
 from tianji_common.policy import (
@@ -17,6 +17,12 @@ from tianji_common.policy import (
     encode_policy,
 )
 
+from tianji_control_plane.domain.access_groups import access_group_map
+from tianji_control_plane.domain.budgets import budget_policies
+from tianji_control_plane.domain.credentials import credential_policies
+from tianji_control_plane.domain.customers import customer_policies
+from tianji_control_plane.domain.models import model_policies
+from tianji_control_plane.domain.teams import team_member_budget, team_model_budgets
 from tianji_control_plane.repo.keys import all_keys
 from tianji_control_plane.repo.orgs import all_orgs
 from tianji_control_plane.repo.teams import all_teams
@@ -58,7 +64,67 @@ def key_policy(rec: KeyRecord) -> KeyPolicy:
         rpm_limit=rec.rpm_limit,
         max_parallel_requests=rec.max_parallel_requests,
         max_budget=rec.max_budget,
+        soft_budget=rec.soft_budget,
+        spend=rec.spend,
+        budget_duration=rec.budget_duration,
+        budget_reset_at=rec.budget_reset_at,
+        model_max_budget=_model_budgets(rec.model_max_budget),
+        model_spend=_floats(rec.model_spend),
+        model_rpm_limit=_ints(rec.metadata.get("model_rpm_limit")),
+        model_tpm_limit=_ints(rec.metadata.get("model_tpm_limit")),
+        tags=_strings(rec.metadata.get("tags")),
+        guardrails=_strings(rec.metadata.get("guardrails")),
+        allowed_routes=list(rec.allowed_routes or ()),
     )
+
+
+def _number(value: object) -> float | None:
+    """A JSON number or numeric text (spend is stored as text Decimals), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _model_budgets(value: dict[str, Any] | None) -> dict[str, float]:
+    """LiteLLM's `model_max_budget`: model -> {"max_budget": x, ...} (or a bare number)."""
+    out: dict[str, float] = {}
+    for model, budget in (value or {}).items():
+        amount = _number(budget.get("max_budget") if isinstance(budget, dict) else budget)
+        if amount is not None:
+            out[model] = amount
+    return out
+
+
+def _floats(value: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, raw in (value or {}).items():
+        amount = _number(raw)
+        if amount is not None:
+            out[name] = amount
+    return out
+
+
+def _ints(value: object) -> dict[str, int]:
+    """`metadata.model_rpm_limit` / `model_tpm_limit`: model -> limit."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): int(v)
+        for k, v in value.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _strings(value: object) -> list[str]:
+    """`metadata.tags` / `metadata.guardrails`: a list of names."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def team_policy(rec: TeamRecord) -> TeamPolicy:
@@ -73,6 +139,12 @@ def team_policy(rec: TeamRecord) -> TeamPolicy:
         rpm_limit=rec.rpm_limit,
         max_parallel_requests=rec.max_parallel_requests,
         max_budget=rec.max_budget,
+        soft_budget=rec.soft_budget,
+        spend=rec.spend,
+        budget_duration=rec.budget_duration,
+        model_aliases=rec.model_aliases,
+        model_max_budget=team_model_budgets(rec.model_max_budget),
+        member_budget=team_member_budget(rec),
     )
 
 
@@ -87,6 +159,8 @@ def user_policy(rec: UserRecord) -> UserPolicy:
         rpm_limit=rec.rpm_limit,
         max_parallel_requests=rec.max_parallel_requests,
         max_budget=rec.max_budget,
+        spend=rec.spend,
+        org_id=rec.organization_id,
     )
 
 
@@ -100,6 +174,8 @@ def org_policy(rec: OrgRecord) -> OrgPolicy:
         rpm_limit=rec.rpm_limit,
         max_parallel_requests=rec.max_parallel_requests,
         max_budget=rec.max_budget,
+        soft_budget=rec.soft_budget,
+        spend=rec.spend,
     )
 
 
@@ -121,6 +197,11 @@ async def build_snapshot(db: Db) -> PolicySnapshot:
         users=users,
         orgs=orgs,
         # Sections owned by later modules: each adds `name=await its_loader(db),` here.
+        customers=await customer_policies(db),
+        budgets=await budget_policies(db),
+        models=await model_policies(db),
+        credentials=await credential_policies(db),
+        access_groups=await access_group_map(db),
     )
 
 

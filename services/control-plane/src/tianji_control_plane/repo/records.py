@@ -42,6 +42,11 @@ class KeyRecord(msgspec.Struct, kw_only=True):
     created_by: str | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
+    soft_budget: float | None = None
+    # Nullable JSON columns (NULL in rows imported from LiteLLM).
+    model_max_budget: dict[str, Any] | None = None  # model -> {"max_budget", ...} or USD
+    model_spend: dict[str, Any] | None = None  # model -> spend
+    allowed_routes: list[str] | None = None
 
 
 class TeamRecord(msgspec.Struct, kw_only=True):
@@ -62,6 +67,18 @@ class TeamRecord(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    soft_budget: float | None = None
+    budget_reset_at: datetime | None = None
+    model_max_budget: dict[str, Any] = msgspec.field(default_factory=dict)
+    model_spend: dict[str, Any] = msgspec.field(default_factory=dict)  # text Decimals
+    model_aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    team_member_permissions: list[str] = msgspec.field(default_factory=list)
+    team_member_budget_id: str | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    # Not a column: the max_budget of the `team_member_budget_id` budget row, joined
+    # in by `repo/teams.py` (LiteLLM's `team_member_budget`).
+    team_member_budget: float | None = None
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):
@@ -96,6 +113,7 @@ class UserRecord(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    organization_id: str | None = None
 
 
 class OrgRecord(msgspec.Struct, kw_only=True):
@@ -116,6 +134,7 @@ class OrgRecord(msgspec.Struct, kw_only=True):
     created_by: str | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
+    soft_budget: float | None = None
 
 
 class OrgMemberRecord(msgspec.Struct, kw_only=True):
