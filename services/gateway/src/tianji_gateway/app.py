@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from litestar.types import ASGIApp
 from tianji_common.config.model import ProxyConfig
+from tianji_common.crypto import box_from_env
 from tianji_common.http import Component, compose_app
 
 from tianji_gateway.api.llm import llm_routes, make_serve
@@ -21,9 +22,10 @@ from tianji_gateway.api.models import model_routes
 from tianji_gateway.auth import Authenticator, check_master_key_strength
 from tianji_gateway.fastpath import FastPath
 from tianji_gateway.lifecycle import Lifecycle
+from tianji_gateway.limits import LimitedRouter, Limits, LimitsSettings
 from tianji_gateway.pipeline import Pipeline
 from tianji_gateway.providers.registry import load_adapters
-from tianji_gateway.routing.build import build_deployments
+from tianji_gateway.routing.build import DeploymentBuilder
 from tianji_gateway.routing.router import Router
 from tianji_gateway.settings import GatewaySettings
 from tianji_gateway.state import GatewayState
@@ -62,15 +64,25 @@ def build_gateway(
     settings = settings or GatewaySettings.from_config(cfg, env)
     check_master_key_strength(settings.master_key, permit_weak=settings.permit_weak_master_key)
     adapters = load_adapters()
-    built = build_deployments(cfg, env, adapters)
+    builder = DeploymentBuilder(cfg, env, adapters)
+    built = builder.build()
     for warning in built.warnings:
         log.warning("%s", warning)
     aliases: dict[str, str] = dict(cfg.litellm_settings.model_alias_map or {})
     for alias, target in (cfg.router_settings.model_group_alias or {}).items():
         aliases[alias] = target["model"] if isinstance(target, dict) else str(target)
-    router = Router(built.deployments, served=adapters.keys(), aliases=aliases, broken=built.broken)
+    # Rate limits and budgets (issue 4): counters in Redis when REDIS_URL is set, else memory.
+    limits = Limits(
+        LimitsSettings.from_config(cfg, env), policy.store if policy is not None else None
+    )
+    router_cls = LimitedRouter if limits.enabled else Router
+    router = router_cls(
+        built.deployments, served=adapters.keys(), aliases=aliases, broken=built.broken
+    )
+    if policy is not None:  # DB models from the snapshot join the config's, live
+        policy.attach_router(router, builder, box_from_env(env, master_key=settings.master_key))
     upstream = UpstreamClient(PoolSettings(max_response_bytes=settings.max_response_bytes))
-    usage = UsagePublisher(bus)
+    usage = UsagePublisher(bus, on_event=limits.on_usage)
     lifecycle = Lifecycle()
     pipeline = Pipeline(
         router=router,
@@ -80,6 +92,7 @@ def build_gateway(
         retry_after=cfg.router_settings.retry_after,
         version=gateway_version(),
     )
+    pipeline = limits.wrap(pipeline, router)  # inside the model check: aliases resolved
     if policy is not None:
         pipeline = policy.guard(pipeline)
     keys = policy.resolver if policy is not None else None
@@ -89,6 +102,7 @@ def build_gateway(
     async def startup() -> None:
         await upstream.start()
         usage.start()
+        await limits.start(bus)
         if policy is not None:
             await policy.start()
         lifecycle.ready = True
@@ -104,6 +118,7 @@ def build_gateway(
             log.warning(
                 "shutdown grace period ended with %d requests in flight", lifecycle.inflight
             )
+        await limits.close()
         await usage.close()
         await upstream.close()
         if policy is not None:

@@ -18,6 +18,7 @@ from litestar import Request, Response, post
 from litestar.types import ControllerRouterHandler
 from tianji_common.errors import InvalidRequest
 
+from tianji_gateway.policy.guard import GuardedPipeline
 from tianji_gateway.providers.base import Op
 from tianji_gateway.request import parse_body
 
@@ -98,8 +99,10 @@ def messages_routes(
 
     @post("/v1/messages/count_tokens", status_code=200, name="messages_count_tokens")
     async def count_tokens(request: Request[Any, Any, Any]) -> Response[bytes]:
-        state.auth.authenticate(request.headers)
+        principal = state.auth.authenticate(request.headers)
         parsed = parse_body(await request.body())
+        if isinstance(state.pipeline, GuardedPipeline):  # virtual keys: same check as chat
+            state.pipeline.authorize(principal, parsed)
         dep = state.router.pick(state.router.resolve(parsed.model))
         adapter = adapters.get(dep.provider)
         if dep.provider == "anthropic" and adapter is not None:

@@ -9,7 +9,7 @@ what LiteLLM users expect from a misconfigured entry.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -27,9 +27,10 @@ from tianji_common.pricing import (
 from tianji_gateway.providers.base import ProviderAdapter
 from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
 from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.region import deployment_region
 from tianji_gateway.routing.resolve import resolve_provider
 
-__all__ = ["BuildResult", "build_deployments", "deployment_id"]
+__all__ = ["BuildResult", "DeploymentBuilder", "build_deployments", "deployment_id"]
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 2
@@ -137,6 +138,7 @@ def _one(
         template=template,
         custom_provider=p.custom_llm_provider,
         price=None if template is not None else _price(entry, provider, upstream, prices),
+        region=deployment_region(p.region_name, entry.model_info.extra, settings),
     )
 
 
@@ -165,19 +167,53 @@ def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return next((env[n] for n in names if env.get(n)), None)
 
 
+class DeploymentBuilder:
+    """Builds deployments from the config plus, later, the DB models of the snapshot.
+
+    Why a class: the price table and the config's credentials are read once; each
+    policy change that touches DB models or credentials rebuilds the whole list from
+    here (config entries first, then the database's), which takes milliseconds.
+    The config's `credential_list` wins over a database credential of the same name,
+    as in LiteLLM (its config credentials are looked up first).
+    """
+
+    def __init__(
+        self, cfg: ProxyConfig, env: Mapping[str, str], adapters: Mapping[str, ProviderAdapter]
+    ) -> None:
+        self._cfg = cfg
+        self._env = env
+        self._adapters = adapters
+        self._creds = {c.credential_name: c for c in cfg.credential_list}
+        self._prices = load_prices(env.get(PRICING_FILE_ENV) or None)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment deployments resolve `os.environ/` and provider keys from."""
+        return self._env
+
+    def build(
+        self,
+        extra: Sequence[ModelEntry] = (),
+        credentials: Mapping[str, Credential] | None = None,
+    ) -> BuildResult:
+        """Resolve every config entry, then `extra`; keep going past broken ones."""
+        creds = {**(credentials or {}), **self._creds}
+        out: list[Deployment] = []
+        broken: dict[str, GatewayError] = {}
+        warnings: list[str] = []
+        entries = [*(("model_list", e) for e in self._cfg.model_list), *(("db", e) for e in extra)]
+        for i, (source, entry) in enumerate(entries):
+            try:
+                out.append(_one(entry, self._cfg, self._env, self._adapters, creds, self._prices))
+            except GatewayError as exc:
+                broken.setdefault(entry.model_name, exc)
+                where = f"model_list[{i}]" if source == "model_list" else "database model"
+                warnings.append(f"{where} ({entry.model_name}): {exc.message}")
+        return BuildResult(tuple(out), broken, tuple(warnings))
+
+
 def build_deployments(
     cfg: ProxyConfig, env: Mapping[str, str], adapters: Mapping[str, ProviderAdapter]
 ) -> BuildResult:
     """Resolve every `model_list` entry; keep going past broken ones."""
-    creds = {c.credential_name: c for c in cfg.credential_list}
-    prices = load_prices(env.get(PRICING_FILE_ENV) or None)
-    out: list[Deployment] = []
-    broken: dict[str, GatewayError] = {}
-    warnings: list[str] = []
-    for i, entry in enumerate(cfg.model_list):
-        try:
-            out.append(_one(entry, cfg, env, adapters, creds, prices))
-        except GatewayError as exc:
-            broken.setdefault(entry.model_name, exc)
-            warnings.append(f"model_list[{i}] ({entry.model_name}): {exc.message}")
-    return BuildResult(tuple(out), broken, tuple(warnings))
+    return DeploymentBuilder(cfg, env, adapters).build()

@@ -51,3 +51,5 @@ class Deployment:
     # Prices resolved once at build time (table, base_model, custom pricing); `None` when
     # the model is not priced, so the request path never looks a price up by name.
     price: Prices | None = None
+    # Where the deployment runs (`routing.region`), for end users' `allowed_model_region`.
+    region: str | None = None

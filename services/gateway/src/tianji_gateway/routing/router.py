@@ -19,6 +19,7 @@ from tianji_common.errors import GatewayError, InvalidRequest
 
 from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
 from tianji_gateway.routing.deployment import Deployment
+from tianji_gateway.routing.region import ALLOWED_REGION, region_allows
 from tianji_gateway.routing.resolve import resolve_provider
 
 __all__ = ["ModelGroup", "Router"]
@@ -54,8 +55,62 @@ def _group(name: str, deps: Iterable[Deployment]) -> ModelGroup:
     return ModelGroup(name, t, _weights(t))
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Everything that changes when deployments change, swapped as one reference."""
+
+    exact: dict[str, ModelGroup]
+    wild: list[tuple[str, ModelGroup]]
+    broken: dict[str, GatewayError]
+    wild_cache: dict[str, ModelGroup]
+    access_groups: dict[str, frozenset[str]]
+
+
+def _table(deployments: Iterable[Deployment], broken: Mapping[str, GatewayError]) -> _Table:
+    by_name: dict[str, list[Deployment]] = {}
+    groups: dict[str, set[str]] = {}
+    for d in deployments:
+        by_name.setdefault(d.model_name, []).append(d)
+        for group in d.model_info.get("access_groups") or ():
+            if isinstance(group, str):
+                groups.setdefault(group, set()).add(d.model_name)
+    return _Table(
+        exact={n: _group(n, ds) for n, ds in by_name.items() if "*" not in n},
+        # Most specific wildcard first: `openai/*` before `*`.
+        wild=sorted(
+            ((n, _group(n, ds)) for n, ds in by_name.items() if "*" in n),
+            key=lambda item: -len(item[0].replace("*", "")),
+        ),
+        broken=dict(broken),
+        wild_cache={},
+        access_groups={g: frozenset(ns) for g, ns in groups.items()},
+    )
+
+
+def _in_region(group: ModelGroup, region: str, requested: str) -> ModelGroup:
+    """The group's deployments in `region` (an end user's `allowed_model_region`)."""
+    keep = [i for i, d in enumerate(group.deployments) if region_allows(region, d.region)]
+    if len(keep) == len(group.deployments):
+        return group
+    if not keep:
+        raise InvalidRequest(
+            f"No deployments available for selected model, passed model={requested}. "
+            f"allowed_model_region={region}: no deployment of this model is in that region",
+            param="model",
+            code="no_deployments_available",
+        )
+    deps = tuple(group.deployments[i] for i in keep)
+    return ModelGroup(group.name, deps, tuple(group.weights[i] for i in keep))
+
+
 class Router:
-    """Resolves a requested model to a group and picks deployments from it."""
+    """Resolves a requested model to a group and picks deployments from it.
+
+    Why one `_Table` reference: DB models (`/model/new`) change the deployments at
+    run time. `update` builds a whole new table and swaps it in one assignment, so a
+    request sees either the old deployments or the new ones, never a mix, and
+    requests already holding a group finish on it.
+    """
 
     def __init__(
         self,
@@ -66,44 +121,51 @@ class Router:
         broken: Mapping[str, GatewayError] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        by_name: dict[str, list[Deployment]] = {}
-        for d in deployments:
-            by_name.setdefault(d.model_name, []).append(d)
-        self._exact = {n: _group(n, ds) for n, ds in by_name.items() if "*" not in n}
-        # Most specific wildcard first: `openai/*` before `*`.
-        self._wild = sorted(
-            ((n, _group(n, ds)) for n, ds in by_name.items() if "*" in n),
-            key=lambda item: -len(item[0].replace("*", "")),
-        )
+        self._t = _table(deployments, broken or {})
         self._served = frozenset(served)
         self._aliases = dict(aliases or {})
-        self._broken = dict(broken or {})
         self._rng = rng
-        self._wild_cache: dict[str, ModelGroup] = {}
+
+    def update(
+        self, deployments: Iterable[Deployment], broken: Mapping[str, GatewayError] | None = None
+    ) -> None:
+        """Serve `deployments` from now on (atomically; aliases are kept)."""
+        self._t = _table(deployments, broken or {})
 
     @property
     def model_names(self) -> list[str]:
         """Public model names (exact groups), as `/v1/models` lists them."""
-        return list(self._exact)
+        return list(self._t.exact)
+
+    @property
+    def access_groups(self) -> Mapping[str, frozenset[str]]:
+        """Access groups the deployments name (`model_info.access_groups`) -> models."""
+        return self._t.access_groups
 
     def resolve(self, requested: str) -> ModelGroup:
-        """The group for a requested model, through aliases and wildcards."""
+        """The group for a requested model, through aliases, wildcards and region."""
+        group = self._resolve(requested)
+        region = ALLOWED_REGION.get()
+        return group if region is None else _in_region(group, region, requested)
+
+    def _resolve(self, requested: str) -> ModelGroup:
+        t = self._t
         name = self._aliases.get(requested, requested)
-        group = self._exact.get(name)
+        group = t.exact.get(name)
         if group is not None:
             return group
-        if name in self._broken:
-            raise self._broken[name]
-        cached = self._wild_cache.get(name)
+        if name in t.broken:
+            raise t.broken[name]
+        cached = t.wild_cache.get(name)
         if cached is not None:
             return cached
-        for pattern, wild in self._wild:
+        for pattern, wild in t.wild:
             if fnmatch.fnmatchcase(name, pattern):
                 group = _group(
                     name, (self._materialize(d, name, pattern) for d in wild.deployments)
                 )
-                if len(self._wild_cache) < _WILDCARD_CACHE_MAX:
-                    self._wild_cache[name] = group
+                if len(t.wild_cache) < _WILDCARD_CACHE_MAX:
+                    t.wild_cache[name] = group
                 return group
         raise InvalidRequest(
             f"Invalid model name passed in model={requested}. "
