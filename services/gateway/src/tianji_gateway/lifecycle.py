@@ -7,7 +7,9 @@ in-flight requests and streams finish within a bound, then usage is flushed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from tianji_gateway.closing import ClosingStream
 
 __all__ = ["Lifecycle"]
 
@@ -39,14 +41,29 @@ class Lifecycle:
             self._inflight = 0
             self._idle.set()
 
-    async def guard_stream(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """Keep a stream counted as in flight until its last byte (or disconnect)."""
-        try:
-            async for chunk in body:
-                yield chunk
-        finally:
+    def guard_stream(self, body: AsyncIterator[bytes]) -> ClosingStream:
+        """Keep a stream counted as in flight until its last byte, disconnect, or close.
+
+        Closed before its first byte, the stream still leaves the count and closes
+        `body` (see `closing.ClosingStream`).
+        """
+
+        async def close_body() -> None:
             await body.aclose()  # type: ignore[attr-defined]  # async generators have aclose
+
+        async def guarded() -> AsyncGenerator[bytes, None]:
+            try:
+                async for chunk in body:
+                    yield chunk
+            finally:
+                await close_body()
+                self.leave()
+
+        async def never_started() -> None:
+            await close_body()
             self.leave()
+
+        return ClosingStream(guarded(), never_started)
 
     async def drain(self, timeout: float) -> bool:
         """Stop being ready and wait for in-flight work; False if the bound was hit."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +29,7 @@ from tianji_common.events import UsageRecorded
 from tianji_common.pricing import cost
 
 from tianji_gateway.auth import Principal
+from tianji_gateway.closing import ClosingStream
 from tianji_gateway.providers._messages_bridge import MessagesBridge
 from tianji_gateway.providers.base import Op, ProviderAdapter, Usage
 from tianji_gateway.providers.registry import KNOWN_LITELLM_PROVIDERS
@@ -311,7 +312,13 @@ class Pipeline:
             raise
         call.upstream_ns += time.perf_counter_ns() - t0
         headers_out = self._headers(call)
-        return Streaming(headers_out, self._relay(call, adapter, dep, up, stack))
+
+        async def never_started() -> None:  # the client left before the first byte
+            self._record(call, None, status="disconnected", http_status=200)
+            await stack.aclose()
+
+        relay = self._relay(call, adapter, dep, up, stack)
+        return Streaming(headers_out, ClosingStream(relay, never_started))
 
     async def _relay(
         self,
@@ -320,7 +327,7 @@ class Pipeline:
         dep: Deployment,
         up: UpstreamStream,
         stack: AsyncExitStack,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         parser = adapter.stream_parser(dep)
         tx = adapter.new_stream(dep, call.op, call.parsed.include_usage)
         framed = getattr(tx, "framed", False)  # the transformer writes whole SSE frames

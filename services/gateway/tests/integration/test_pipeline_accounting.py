@@ -12,7 +12,8 @@ from tianji_common.config.loader import load_config_text
 from tianji_common.events import UsageRecorded, decode_usage
 
 from tianji_gateway.auth import Principal
-from tianji_gateway.pipeline import Complete, Pipeline
+from tianji_gateway.lifecycle import Lifecycle
+from tianji_gateway.pipeline import Complete, Pipeline, Streaming
 from tianji_gateway.providers.base import Op
 from tianji_gateway.providers.registry import load_adapters
 from tianji_gateway.request import parse_body
@@ -82,3 +83,32 @@ async def test_cancelled_caller_still_records_one_event(
         await task
     await asyncio.sleep(0.05)
     assert [(e.status, e.model_group) for e in bus.events] == [("disconnected", "hang")]
+
+
+async def test_stream_closed_before_its_first_byte_records_one_event(
+    pipeline: tuple[Pipeline, RecordingBus],
+) -> None:
+    """The client left while the gateway waited: the body is closed, never iterated."""
+    p, bus = pipeline
+    body = b'{"model": "ok", "messages": [], "stream": true}'
+    result = await p.run(Op.CHAT, PRINCIPAL, parse_body(body))
+    assert isinstance(result, Streaming)
+    await result.body.aclose()  # type: ignore[attr-defined]
+    await result.body.aclose()  # type: ignore[attr-defined]  # twice: still one event
+    await asyncio.sleep(0.05)
+    assert [(e.status, e.model_group, e.stream) for e in bus.events] == [
+        ("disconnected", "ok", True)
+    ]
+
+
+async def test_guarded_stream_closed_before_its_first_byte_leaves_the_count() -> None:
+    life = Lifecycle()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    life.enter()
+    stream = life.guard_stream(body())
+    await stream.aclose()
+    assert life.inflight == 0
+    assert await life.drain(0.1) is True
