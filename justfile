@@ -60,6 +60,10 @@ bench *args:
 bench-providers *args:
     {{ bin }}/python benchmarks/providers.py {{ args }}
 
+# spend-worker events/s into Postgres from a JetStream backlog (private nats-server)
+bench-spend *args:
+    DATABASE_URL="{{ database_url }}" {{ bin }}/python benchmarks/spend_worker.py {{ args }}
+
 # apply database migrations (DATABASE_URL)
 migrate *args:
     {{ bin }}/tianji migrate {{ args }}

@@ -24,6 +24,7 @@ from tianji_control_plane.app import build_control_plane
 from tianji_gateway.app import build_gateway, create_app, gateway_version
 from tianji_gateway.policy import GatewayPolicy
 from tianji_gateway.settings import GatewaySettings
+from tianji_spend_worker.alerts.config import sinks_from_config
 from tianji_spend_worker.consumer import run_spend_worker
 
 __all__ = ["ensure_master_key", "run_all_in_one"]
@@ -98,12 +99,17 @@ async def run_all_in_one(
     # never sees; JetStream's 2-minute window would hold ~240k ids (~40 MB) at 2k req/s.
     bus = MemoryBus(MemoryBroker(duplicate_window=10.0), linger=0.25)
     await bus.start()
-    control = build_control_plane(db_url, master_key=settings.master_key, bus=bus)
+    control = build_control_plane(
+        db_url, master_key=settings.master_key, bus=bus, config_models=cfg.model_list
+    )
     # The same snapshot-and-events path as split mode, in-process: no HTTP hop.
     policy = GatewayPolicy.create(control.snapshot, bus)
     state, gateway = build_gateway(cfg, env, bus, settings=settings, policy=policy)
     stop = asyncio.Event()
-    worker = asyncio.create_task(run_spend_worker(bus, db_url, stop), name="spend-worker")
+    worker = asyncio.create_task(
+        run_spend_worker(bus, db_url, stop, alert_sinks=sinks_from_config(cfg, env)),
+        name="spend-worker",
+    )
     # Control plane first: it starts (and has a snapshot to give) before the gateway
     # asks for one; shutdown runs in reverse, so the gateway drains first.
     app = create_app(

@@ -47,14 +47,15 @@ def cmd_control_plane(args: argparse.Namespace) -> int:
     """Run the split control plane."""
     from tianji_control_plane.__main__ import main as control_main
 
-    return control_main(["--host", args.host, "--port", str(args.port)])
+    extra = ["--config", args.config] if args.config else []
+    return control_main(["--host", args.host, "--port", str(args.port), *extra])
 
 
 def cmd_spend_worker(args: argparse.Namespace) -> int:
     """Run the split spend-worker."""
     from tianji_spend_worker.__main__ import main as worker_main
 
-    worker_main()
+    worker_main(["--config", args.config] if args.config else [])
     return 0
 
 
@@ -146,12 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     _server(
         sub, "gateway", "the stateless gateway (split mode)", DEFAULT_PORT, config=True
     ).set_defaults(func=cmd_gateway)
-    _server(
-        sub, "control-plane", "the control plane (split mode)", 4001, config=False
-    ).set_defaults(func=cmd_control_plane)
-    sub.add_parser("spend-worker", help="the spend-worker (split mode)").set_defaults(
-        func=cmd_spend_worker
+    cp = _server(sub, "control-plane", "the control plane (split mode)", 4001, config=False)
+    cp.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("CONFIG_FILE_PATH"),
+        help="the gateways' config.yaml: its model_list shows in /model/info",
     )
+    cp.set_defaults(func=cmd_control_plane)
+    sw = sub.add_parser("spend-worker", help="the spend-worker (split mode)")
+    sw.add_argument("--config", "-c", help="LiteLLM-format config.yaml (budget alerting)")
+    sw.set_defaults(func=cmd_spend_worker)
     mg = sub.add_parser("migrate", help="apply database migrations")
     mg.add_argument("--database-url")
     mg.set_defaults(func=cmd_migrate)

@@ -25,8 +25,7 @@ from tianji_common.db import close_engine, open_engine, run_sql
 from tianji_common.db.migrate import migrate
 from tianji_common.events import UsageRecorded, encode_event
 
-from tianji_spend_worker.consumer import run_spend_worker
-from tianji_spend_worker.repo import write_usage
+from tianji_spend_worker.consumer import open_writer, run_spend_worker
 
 WAIT = 15.0
 QUIET = 0.5
@@ -247,11 +246,12 @@ async def test_redelivery_changes_nothing(world: Backend) -> None:
     await _publish(bus, world.subject, events, suffix="-redelivered")
     await asyncio.sleep(QUIET * 2)
     await worker.finish()
-    engine = await open_engine(world.database_url, pool=False)
+    writer = await open_writer(world.database_url)
     try:
-        assert await write_usage(engine, events) == 0  # straight to the writer, too
+        result = await writer.write(events)  # straight to the writer, too
+        assert (result.new, result.totals) == (0, [])
     finally:
-        await close_engine(engine)
+        await writer.close()
 
     assert await _log_count(world) == 30
     assert (await _spend_by_team(world), await _daily_by_team(world)) == before

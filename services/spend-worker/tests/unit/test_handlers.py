@@ -65,7 +65,7 @@ def test_daily_rows_count_every_dimension_and_failures() -> None:
         _event("b", team_id="t", status="failure", http_status=500, cost="0"),
     ]
     daily = {(r.kind, r.value): r for r in daily_rows(spend_log_rows(events))}
-    assert set(daily) == {("team", "t"), ("key", "k"), ("tag", "x")}
+    assert set(daily) == {("team", "t"), ("key", "k"), ("tag", "x"), ("model", "gpt-4o")}
     team = daily[("team", "t")]
     assert (team.spend, team.requests, team.failed_requests) == (Decimal("0.25"), 2, 1)
     assert daily[("tag", "x")].requests == 1  # a repeated tag counts once
@@ -108,6 +108,10 @@ def test_settings_need_database_and_nats() -> None:
     with pytest.raises(SettingsError, match="DATABASE_URL and NATS_URL"):
         from_env({})
     settings = from_env({"DATABASE_URL": "sqlite:///x.db", "NATS_URL": "nats://n:4222"})
-    assert settings.batch == 256 and str(settings.spool_path) == "/var/lib/tianji/spool"
+    assert (
+        settings.batch == 1024
+        and settings.concurrency == 2
+        and str(settings.spool_path) == "/var/lib/tianji/spool"
+    )
     with pytest.raises(SettingsError, match="SPEND_BATCH"):
         from_env({"DATABASE_URL": "d", "NATS_URL": "n", "SPEND_BATCH": "0"})

@@ -1,0 +1,1 @@
+"""Budget alerts: which crossings to report, and the sinks that report them."""
