@@ -114,12 +114,12 @@ async def test_split_services_account_every_request_once(
         assert sorted(r["total_tokens"] for r in rows) == [15, 18, 18]
         # The control plane is up on the same database; unbuilt management routes say so.
         r = httpx.post(
-            f"{control.base}/customer/new",
+            f"{control.base}/tag/new",
             json={},
             headers={"authorization": f"Bearer {MASTER_KEY}"},
         )
         assert r.status_code == 501
-        assert "Management: customers" in r.json()["error"]["message"]
+        assert "Management: tags" in r.json()["error"]["message"]
     finally:
         for proc in (gateway, control):
             if proc is not None:
