@@ -101,12 +101,47 @@ class _Call:
     cost: Decimal | None = None  # set when usage is recorded, if the deployment is priced
 
 
+_cost_param: msgspec.json.Decoder[str | int | None] = msgspec.json.Decoder(str | int | None)
+
+
+def _param(call: _Call, name: str) -> str | int | None:
+    """One request parameter the price depends on; a malformed one counts as absent."""
+    raw = call.parsed.body.get(name)
+    if raw is None:
+        return None
+    try:
+        return _cost_param.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 def _cost(call: _Call, usage: Usage | None) -> Decimal | None:
-    """The request's cost from the deployment's pre-resolved prices (no lookups here)."""
+    """The request's cost from the deployment's pre-resolved prices (no lookups here).
+
+    Request parameters are read only when the prices depend on them: `service_tier`
+    for models with tier prices; `n`, `size` and `quality` for image generations
+    (LiteLLM prices `n` images when the answer does not say how many it made).
+    """
     dep = call.dep
     if usage is None or dep is None or dep.price is None:
         return None
-    return cost(usage, dep.price, seconds=call.upstream_ns / 1e9)
+    price = dep.price
+    tier = _param(call, "service_tier") if price.tiers else None
+    quality = size = None
+    if call.op is Op.IMAGE_GENERATION:
+        if not usage.images:
+            n = _param(call, "n")
+            usage = msgspec.structs.replace(usage, images=n if isinstance(n, int) and n > 0 else 1)
+        q, sz = _param(call, "quality"), _param(call, "size")
+        quality, size = (q if isinstance(q, str) else None), (sz if isinstance(sz, str) else None)
+    return cost(
+        usage,
+        price,
+        seconds=call.upstream_ns / 1e9,
+        service_tier=tier if isinstance(tier, str) else None,
+        image_quality=quality,
+        image_size=size,
+    )
 
 
 def _unsupported_op(op: Op, provider: str) -> GatewayError:

@@ -42,6 +42,22 @@ LITELLM_PRICE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "per_image_output": ("output_cost_per_image",),
         "per_second_input": ("input_cost_per_second",),
         "per_second_output": ("output_cost_per_second",),
+        # Image generation priced by size: `hd/1024-x-1792/dall-e-3` entries.
+        "per_pixel": ("input_cost_per_pixel", "output_cost_per_pixel"),
+        # Long context: above the threshold the whole request uses these prices.
+        "input_above_128k": ("input_cost_per_token_above_128k_tokens",),
+        "output_above_128k": ("output_cost_per_token_above_128k_tokens",),
+        "input_above_200k": ("input_cost_per_token_above_200k_tokens",),
+        "output_above_200k": ("output_cost_per_token_above_200k_tokens",),
+        "cache_read_above_200k": ("cache_read_input_token_cost_above_200k_tokens",),
+        "cache_write_above_200k": ("cache_creation_input_token_cost_above_200k_tokens",),
+        # OpenAI's `service_tier` (and Gemini's priority tier).
+        "input_priority": ("input_cost_per_token_priority",),
+        "output_priority": ("output_cost_per_token_priority",),
+        "cache_read_priority": ("cache_read_input_token_cost_priority",),
+        "input_flex": ("input_cost_per_token_flex",),
+        "output_flex": ("output_cost_per_token_flex",),
+        "cache_read_flex": ("cache_read_input_token_cost_flex",),
     }
 )
 
@@ -86,6 +102,19 @@ class PriceEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     per_image_output: Decimal | None = None
     per_second_input: Decimal | None = None
     per_second_output: Decimal | None = None
+    per_pixel: Decimal | None = None
+    input_above_128k: Decimal | None = None
+    output_above_128k: Decimal | None = None
+    input_above_200k: Decimal | None = None
+    output_above_200k: Decimal | None = None
+    cache_read_above_200k: Decimal | None = None
+    cache_write_above_200k: Decimal | None = None
+    input_priority: Decimal | None = None
+    output_priority: Decimal | None = None
+    cache_read_priority: Decimal | None = None
+    input_flex: Decimal | None = None
+    output_flex: Decimal | None = None
+    cache_read_flex: Decimal | None = None
 
 
 class PriceFile(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -7,7 +7,9 @@ Why cached per process: the shipped table is immutable package data; decoding it
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +43,13 @@ class PriceTable:
         another vendor's model of that name. Azure deployment names are not guessable;
         set `base_model` for them.
         """
+        found = self.lookup_key(model, provider, base_model)
+        return found[1] if found is not None else None
+
+    def lookup_key(
+        self, model: str, provider: str, base_model: str | None = None
+    ) -> tuple[str, PriceEntry] | None:
+        """`lookup`, with the table key the entry was found under."""
         family = provider_family(provider)
         if base_model:
             found = self._first((base_model, f"{provider}/{base_model}", f"{family}/{base_model}"))
@@ -51,11 +60,35 @@ class PriceTable:
             return found
         bare = self.models.get(model)
         if bare is not None and bare.provider in (provider, family):
-            return bare
+            return model, bare
         return None
 
-    def _first(self, keys: tuple[str, ...]) -> PriceEntry | None:
-        return next((self.models[k] for k in keys if k in self.models), None)
+    def image_variants(self, key: str) -> dict[str, Decimal]:
+        """Per-image prices of `key`'s size and quality entries, by `quality/WxH` and `WxH`.
+
+        LiteLLM keys them `[provider/][quality/]W-x-H/model` (`hd/1024-x-1792/dall-e-3`),
+        priced per image or per pixel. Read once when a deployment is built.
+        """
+        prefix, _, name = key.rpartition("/")
+        pattern = re.compile(
+            rf"{re.escape(prefix + '/') if prefix else ''}(?:([a-z]+)/)?(\d+)-x-(\d+)/"
+            + re.escape(name)
+        )
+        out: dict[str, Decimal] = {}
+        suffix = "/" + name
+        for k, e in self.models.items():
+            if not k.endswith(suffix) or (m := pattern.fullmatch(k)) is None:
+                continue
+            quality, width, height = m.group(1), int(m.group(2)), int(m.group(3))
+            price = e.per_image_input or e.per_image_output
+            if price is None and e.per_pixel is not None:
+                price = e.per_pixel * width * height
+            if price is not None:
+                out[f"{quality}/{width}x{height}" if quality else f"{width}x{height}"] = price
+        return out
+
+    def _first(self, keys: tuple[str, ...]) -> tuple[str, PriceEntry] | None:
+        return next(((k, self.models[k]) for k in keys if k in self.models), None)
 
 
 def _read_file(path: Path) -> PriceFile:

@@ -112,6 +112,17 @@ class Candidate(msgspec.Struct, rename="camel"):
     index: int | None = None
 
 
+class ModalityTokenCount(msgspec.Struct, rename="camel"):
+    """One modality's share of a count (`{"modality": "AUDIO", "tokenCount": 12}`)."""
+
+    modality: str = ""
+    token_count: int = 0
+
+
+def _modality(details: list[ModalityTokenCount], modality: str) -> int:
+    return sum(d.token_count for d in details if d.modality == modality)
+
+
 class UsageMetadata(msgspec.Struct, rename="camel"):
     """Token counts; streams repeat them cumulatively."""
 
@@ -120,6 +131,8 @@ class UsageMetadata(msgspec.Struct, rename="camel"):
     total_token_count: int = 0
     thoughts_token_count: int = 0
     cached_content_token_count: int = 0
+    prompt_tokens_details: list[ModalityTokenCount] = []
+    candidates_tokens_details: list[ModalityTokenCount] = []
 
     def completion_tokens(self) -> int:
         """Candidates plus thoughts unless Google already counted thoughts in (LiteLLM)."""
@@ -148,6 +161,10 @@ class UsageMetadata(msgspec.Struct, rename="camel"):
             total_tokens=self.total_token_count or prompt + completion,
             cached_tokens=self.cached_content_token_count,
             reasoning_tokens=self.thoughts_token_count,
+            audio_input_tokens=_modality(self.prompt_tokens_details, "AUDIO"),
+            image_input_tokens=_modality(self.prompt_tokens_details, "IMAGE"),
+            audio_output_tokens=_modality(self.candidates_tokens_details, "AUDIO"),
+            image_output_tokens=_modality(self.candidates_tokens_details, "IMAGE"),
         )
 
 

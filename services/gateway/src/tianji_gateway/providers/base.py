@@ -75,6 +75,14 @@ class Usage(msgspec.Struct, kw_only=True):
     # Prompt tokens written to the vendor's cache (Anthropic prices them apart).
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
+    # Parts of `prompt_tokens` / `completion_tokens` priced apart (OpenAI's
+    # `*_tokens_details.audio_tokens` / `image_tokens`, Gemini's modality counts).
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    # Images generated (`/images/generations`: the answer's `data` length).
+    images: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +322,11 @@ class ProviderAdapter:
             kind = transcription_content_type(raw)
             if kind != "application/json":
                 return Decoded(body=raw, usage=Usage(), content_type=kind)
+        if op is Op.IMAGE_GENERATION:
+            images = _images_view.decode(raw)
+            n = len(images.data)
+            usage = images.usage.normalize(n) if images.usage else Usage(images=n)
+            return Decoded(body=raw, usage=usage, model=images.model)
         view = _response_view.decode(raw)
         usage = view.usage.normalize() if view.usage else Usage()
         return Decoded(body=raw, usage=usage, model=view.model)
@@ -351,10 +364,14 @@ def _parse_openai_error(body: bytes) -> tuple[str | None, str | None, str | None
 
 class _PromptDetails(msgspec.Struct):
     cached_tokens: int | None = None
+    audio_tokens: int | None = None
+    image_tokens: int | None = None
 
 
 class _CompletionDetails(msgspec.Struct):
     reasoning_tokens: int | None = None
+    audio_tokens: int | None = None
+    image_tokens: int | None = None
 
 
 class _OpenAIUsage(msgspec.Struct):
@@ -366,22 +383,46 @@ class _OpenAIUsage(msgspec.Struct):
     # Images (gpt-image-1) and transcriptions (gpt-4o-transcribe) name them this way.
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # Transcriptions spell it `input_token_details`.
+    input_tokens_details: _PromptDetails | None = None
+    input_token_details: _PromptDetails | None = None
+    output_tokens_details: _CompletionDetails | None = None
 
-    def normalize(self) -> Usage:
+    def normalize(self, images: int | None = None) -> Usage:
+        """Flatten; `images` is set for image generations (their output is image tokens)."""
         prompt = self.prompt_tokens or self.input_tokens or 0
         completion = self.completion_tokens or self.output_tokens or 0
-        ptd, ctd = self.prompt_tokens_details, self.completion_tokens_details
+        ptd = self.prompt_tokens_details or self.input_tokens_details or self.input_token_details
+        ctd = self.completion_tokens_details or self.output_tokens_details
+        image_out = (ctd.image_tokens or 0) if ctd else 0
+        if images is not None and ctd is None:
+            image_out = completion  # gpt-image-1 reports output tokens without details
         return Usage(
             prompt_tokens=prompt,
             completion_tokens=completion,
             total_tokens=self.total_tokens or prompt + completion,
             cached_tokens=(ptd.cached_tokens or 0) if ptd else 0,
             reasoning_tokens=(ctd.reasoning_tokens or 0) if ctd else 0,
+            audio_input_tokens=(ptd.audio_tokens or 0) if ptd else 0,
+            audio_output_tokens=(ctd.audio_tokens or 0) if ctd else 0,
+            image_input_tokens=(ptd.image_tokens or 0) if ptd else 0,
+            image_output_tokens=image_out,
+            images=images or 0,
         )
 
 
 class _ResponseView(msgspec.Struct):
     model: str | None = None
+    usage: _OpenAIUsage | None = None
+
+
+class _Skip(msgspec.Struct):
+    """Any JSON object, its fields skipped (only the count of images matters)."""
+
+
+class _ImagesView(msgspec.Struct):
+    model: str | None = None
+    data: list[_Skip] = []
     usage: _OpenAIUsage | None = None
 
 
@@ -397,6 +438,7 @@ class _ChunkView(msgspec.Struct):
 
 
 _response_view = msgspec.json.Decoder(_ResponseView)
+_images_view = msgspec.json.Decoder(_ImagesView)
 _chunk_view = msgspec.json.Decoder(_ChunkView)
 _DONE = b"[DONE]"
 

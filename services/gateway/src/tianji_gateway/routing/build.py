@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import msgspec
 from tianji_common.config.model import Credential, LiteLLMParams, ModelEntry, ProxyConfig
@@ -30,10 +31,17 @@ from tianji_gateway.routing.deployment import Deployment
 from tianji_gateway.routing.region import deployment_region
 from tianji_gateway.routing.resolve import resolve_provider
 
-__all__ = ["BuildResult", "DeploymentBuilder", "build_deployments", "deployment_id"]
+__all__ = [
+    "BuildResult",
+    "DeploymentBuilder",
+    "WildcardPrices",
+    "build_deployments",
+    "deployment_id",
+]
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 2
+WILDCARD_PRICE_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,19 +146,55 @@ def _one(
         template=template,
         custom_provider=p.custom_llm_provider,
         price=None if template is not None else _price(entry, provider, upstream, prices),
+        pricer=_wildcard_pricer(entry, prices) if template is not None else None,
         region=deployment_region(p.region_name, entry.model_info.extra, settings),
     )
 
 
-def _price(entry: ModelEntry, provider: str, model: str, prices: PriceTable) -> Prices | None:
-    """Table entry (via `base_model` if set) with the deployment's custom pricing over it."""
-    p, info = entry.litellm_params, entry.model_info
+def _custom(entry: ModelEntry) -> dict[str, Decimal]:
     try:
-        custom = custom_prices(info.extra, p.settings)
+        return custom_prices(entry.model_info.extra, entry.litellm_params.settings)
     except ValueError as exc:
         raise InvalidRequest(f"custom pricing: {exc}", param="model_info") from None
-    base = p.base_model or info.base_model
-    return resolve_prices(prices, model, provider, base_model=base, custom=custom)
+
+
+def _price(entry: ModelEntry, provider: str, model: str, prices: PriceTable) -> Prices | None:
+    """Table entry (via `base_model` if set) with the deployment's custom pricing over it."""
+    base = entry.litellm_params.base_model or entry.model_info.base_model
+    return resolve_prices(prices, model, provider, base_model=base, custom=_custom(entry))
+
+
+def _wildcard_pricer(entry: ModelEntry, prices: PriceTable) -> WildcardPrices:
+    base = entry.litellm_params.base_model or entry.model_info.base_model
+    return WildcardPrices(prices, _custom(entry), base)
+
+
+class WildcardPrices:
+    """A wildcard deployment's prices per concrete model, each resolved once.
+
+    Why: `openai/*` names its models only at request time. The router calls this when
+    it makes a deployment concrete (itself cached per model name); the bounded dict
+    here keeps the table lookup off the request path even past the router's cache.
+    Custom pricing and `base_model` apply to every model the wildcard serves.
+    """
+
+    __slots__ = ("_base", "_cache", "_custom", "_table")
+
+    def __init__(self, table: PriceTable, custom: Mapping[str, Decimal], base: str | None) -> None:
+        self._table, self._custom, self._base = table, custom, base
+        self._cache: dict[tuple[str, str], Prices | None] = {}
+
+    def __call__(self, model: str, provider: str) -> Prices | None:
+        """`model` as served by `provider`, priced like a concrete deployment of it."""
+        key = (provider, model)
+        if key in self._cache:
+            return self._cache[key]
+        found = resolve_prices(
+            self._table, model, provider, base_model=self._base, custom=self._custom
+        )
+        if len(self._cache) < WILDCARD_PRICE_CACHE_MAX:
+            self._cache[key] = found
+        return found
 
 
 def _wildcard_provider(

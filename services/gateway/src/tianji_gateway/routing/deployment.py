@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tianji_common.pricing import Prices
 
 __all__ = ["Deployment"]
@@ -51,5 +53,7 @@ class Deployment:
     # Prices resolved once at build time (table, base_model, custom pricing); `None` when
     # the model is not priced, so the request path never looks a price up by name.
     price: Prices | None = None
+    # Wildcard deployments: prices of a concrete (model, provider), cached per model.
+    pricer: Callable[[str, str], Prices | None] | None = None
     # Where the deployment runs (`routing.region`), for end users' `allowed_model_region`.
     region: str | None = None

@@ -195,7 +195,8 @@ class Router:
             served=self._served,
             known=KNOWN_LITELLM_PROVIDERS,
         )
-        return replace(dep, model_name=requested, provider=provider, model=upstream)
+        price = dep.pricer(upstream, provider) if dep.pricer is not None else dep.price
+        return replace(dep, model_name=requested, provider=provider, model=upstream, price=price)
 
     def pick(
         self, group: ModelGroup, exclude: frozenset[str] | set[str] = frozenset()
