@@ -79,6 +79,15 @@ async def _fill_litellm(url: str) -> None:
             " VALUES ('team-1', 'search', 'org-1',"
             ' \'[{"role": "admin", "user_id": "u-1"}]\', 2.25, 50.0, ARRAY[]::TEXT[], 1)'
         )
+        # LiteLLM keeps the team's default member budget in metadata, not a column.
+        await conn.execute(
+            'INSERT INTO "LiteLLM_BudgetTable" (budget_id, max_budget, created_by, updated_by)'
+            " VALUES ('b-member', 2.5, 'admin', 'admin')"
+        )
+        await conn.execute(
+            "UPDATE \"LiteLLM_TeamTable\" SET metadata = $1 WHERE team_id = 'team-1'",
+            json.dumps({"team_member_budget_id": "b-member", "owner": "search"}),
+        )
         await conn.execute(
             'INSERT INTO "LiteLLM_UserTable" (user_id, user_email, user_role, teams, spend,'
             " max_budget) VALUES ('u-1', 'u1@example.com', 'internal_user', ARRAY['team-1'],"
@@ -189,6 +198,10 @@ async def check_target(url: str) -> None:
     aliases = team["model_aliases"]
     aliases = json.loads(aliases) if isinstance(aliases, str) else aliases
     assert aliases == {"fast": "gpt-4o-mini"}
+    assert team["team_member_budget_id"] == "b-member"
+    metadata = team["metadata"]
+    metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+    assert metadata == {"team_member_budget_id": "b-member", "owner": "search"}  # kept whole
     (member,) = await rows(url, "SELECT * FROM tianji_team_membership")
     assert (member["id"], float(member["spend"])) == ("team-1/u-1", 0.75)
     (org_member,) = await rows(url, "SELECT * FROM tianji_organization_membership")

@@ -174,3 +174,29 @@ def test_db_model_added_and_deleted_without_restart(
     admin(base, "POST", "/model/delete", {"id": model_id})
     within(1.0, lambda: chat(base, "db-model") == 400)
     assert took < 1.0
+
+
+def _chat_without_model(base: str, user: str | None) -> httpx.Response:
+    body: dict[str, object] = {"messages": MESSAGES}
+    if user is not None:
+        body["user"] = user
+    return httpx.post(f"{base}/v1/chat/completions", json=body, headers=ADMIN)
+
+
+def test_customer_default_model_serves_a_request_without_model(
+    tianji: TianjiProcess, upstream: FakeUpstream
+) -> None:
+    base = tianji.base
+    admin(base, "POST", "/customer/new", {"user_id": "cust-default", "default_model": "beta-b"})
+    within(1.0, lambda: _chat_without_model(base, "cust-default").status_code == 200)
+    before = len(upstream.requests)
+    r = _chat_without_model(base, "cust-default")
+    assert r.status_code == 200, r.text
+    assert [q.body.get("model") for q in upstream.requests[before:]] == ["beta-b-ok"]
+    for user in (None, "cust-no-default"):  # no default applies: the 400 as before
+        r = _chat_without_model(base, user)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["message"] == "missing required parameter: 'model'"
+        assert r.json()["error"]["param"] == "model"
+    admin(base, "POST", "/customer/update", {"user_id": "cust-default", "default_model": None})
+    within(1.0, lambda: _chat_without_model(base, "cust-default").status_code == 400)

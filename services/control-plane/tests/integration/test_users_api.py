@@ -11,6 +11,7 @@ from tianji_common.db.engine import close_engine, open_engine
 
 from tianji_control_plane.repo.audit import audit_for
 from tianji_control_plane.repo.db import Db
+from tianji_control_plane.repo.memberships import memberships_of
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,8 @@ async def test_new_user_joins_its_teams(cp: Any, db: Db) -> None:
     )
     assert out["teams"] == [a["team_id"], b["team_id"]]
     r = await cp.client.get("/team/info", params={"team_id": b["team_id"]}, headers=cp.admin)
-    assert {"user_id": user_id, "role": "admin"} in r.json()["team_info"]["members_with_roles"]
+    entry = {"user_id": user_id, "user_email": None, "role": "admin"}
+    assert entry in r.json()["team_info"]["members_with_roles"]
     assert b["team_id"] in cp.events.seen[-1].teams
     assert await actions(db, b["team_id"]) == ["created", "updated"]
     r = await cp.client.get("/user/info", params={"user_id": user_id}, headers=cp.admin)
@@ -108,6 +110,49 @@ async def test_new_user_joins_its_teams(cp: Any, db: Db) -> None:
     assert info["user_id"] == user_id and info["user_info"]["user_id"] == user_id
     assert [t["team_id"] for t in info["teams"]] == [a["team_id"], b["team_id"]]
     assert [k["token"] for k in info["keys"]] == [out["token"]]
+
+
+async def test_new_user_teams_write_what_team_member_add_writes(cp: Any, db: Db) -> None:
+    """Both ways into a team leave the same entry, membership row and budget."""
+    shared = await new_team(cp, team_member_budget=4.0)
+    own = await new_team(cp)
+    email = f"{uid()}@example.com"
+    user_id = uid()
+    before = len(cp.events.seen)
+    await new_user(
+        cp,
+        user_id=user_id,
+        user_email=email,
+        auto_create_key=False,
+        teams=[
+            shared["team_id"],
+            {"team_id": own["team_id"], "user_role": "admin", "max_budget_in_team": 2.5},
+            shared["team_id"],  # named twice: joined once
+        ],
+    )
+    r = await cp.client.get("/team/info", params={"team_id": shared["team_id"]}, headers=cp.admin)
+    info = r.json()
+    assert info["team_info"]["members_with_roles"] == [
+        {"user_id": user_id, "user_email": email, "role": "user"}
+    ]
+    [tm] = info["team_memberships"]
+    assert tm["user_id"] == user_id and tm["budget_id"] == shared["team_member_budget_id"]
+    [row] = await memberships_of(db, [own["team_id"]], user_id)
+    assert row.budget_id is not None and row.budget_id != shared["team_member_budget_id"]
+    [event] = cp.events.seen[before:]
+    assert event.budgets[row.budget_id].max_budget == 2.5
+    assert await actions(db, row.id) == ["created"]
+    # The same user added by /team/member_add to a third team: same shapes.
+    third = await new_team(cp, team_member_budget=4.0)
+    r = await cp.client.post(
+        "/team/member_add",
+        json={"team_id": third["team_id"], "member": {"role": "user", "user_id": user_id}},
+        headers=cp.admin,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["members_with_roles"] == info["team_info"]["members_with_roles"]
+    [added] = await memberships_of(db, [third["team_id"]], user_id)
+    assert added.budget_id == third["team_member_budget_id"]
 
 
 async def test_unknown_team_writes_nothing(cp: Any, db: Db) -> None:
@@ -335,6 +380,10 @@ async def test_delete_is_all_or_nothing_and_takes_keys_and_teams(cp: Any, db: Db
     assert team["team_id"] in event.teams
     r = await cp.client.get("/team/info", params={"team_id": team["team_id"]}, headers=cp.admin)
     assert r.json()["team_info"]["members_with_roles"] == []
+    assert r.json()["team_memberships"] == []
+    assert await memberships_of(db, [team["team_id"]]) == []  # the row went in the same write
+    membership_id = f"{team['team_id']}/{a['user_id']}"
+    assert await actions(db, membership_id) == ["created", "deleted"]
     assert await actions(db, a["user_id"]) == ["created", "deleted"]
     assert await actions(db, a["token"]) == ["created", "deleted"]
     r = await cp.client.post("/user/delete", json={"user_ids": []}, headers=cp.admin)

@@ -1,5 +1,8 @@
 """`/model/*`, `/v1|v2/model/info`, `/model_group/info`: LiteLLM's model routes.
 
+A caller who is not a proxy admin (viewer) sees only the deployments its key may
+call (`domain.models.visible_deployments`).
+
 Responses never carry a secret: LiteLLM's `remove_sensitive_info_from_deployment`
 drops `api_key` and the cloud secrets from `litellm_params`, and every other secret
 field (`is_secret_param`) is masked. Stored rows hold ciphertext; it is not echoed
@@ -28,6 +31,7 @@ from tianji_control_plane.domain.models import (
     NewModel,
     UpdateModel,
     all_deployments,
+    visible_deployments,
 )
 
 if TYPE_CHECKING:
@@ -194,7 +198,7 @@ def model_routes(
 
     async def listed(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
         ctx = await state.authorize(request)
-        deps = await all_deployments(ctx.db, config)
+        deps = await visible_deployments(ctx, await all_deployments(ctx.db, config))
         wanted = request.query_params.get("litellm_model_id")
         if wanted:
             deps = [d for d in deps if d.model_id == wanted]
@@ -253,7 +257,8 @@ def model_routes(
     @get("/model_group/info")
     async def group_info(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
-        groups = group_views(await all_deployments(ctx.db, config), prices)
+        deps = await visible_deployments(ctx, await all_deployments(ctx.db, config))
+        groups = group_views(deps, prices)
         if wanted := request.query_params.get("model_group"):
             groups = [g for g in groups if g["model_group"] == wanted]
         return json_response({"data": groups})

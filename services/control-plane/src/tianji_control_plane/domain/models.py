@@ -10,6 +10,15 @@ reference, not a secret: it is kept as given and resolved by the gateway, as in 
 Config models (the file's `model_list`) are read-only here, as in LiteLLM: they are
 listed by `/model/info`, count as known names for access groups, and `/model/update`
 or `/model/delete` on one answers 400 telling the caller to store it with `/model/new`.
+
+Who sees which deployment (`visible_deployments`), as LiteLLM's `/model/info` and
+`/model_group/info` decide (`auth/model_checks.py`: `get_key_models`,
+`get_team_models`, `get_complete_model_list`): proxy admins and viewers see all; any
+other caller sees its key's `models`, else (an empty list) its team's, else every
+model. `all-team-models` on the key means the team's list, `all-proxy-models` or `*`
+means every model, `prefix/*` every model under the prefix, and an access group
+name (a `tianji_model_access_group` row, or a deployment's `model_info.access_groups`)
+stands for its models.
 """
 
 from __future__ import annotations
@@ -26,7 +35,10 @@ from tianji_common.policy import DbModelPolicy
 from tianji_control_plane.domain.common import Ctx, write
 from tianji_control_plane.domain.credentials import needs_seal, require_box, seal
 from tianji_control_plane.repo import models as repo
+from tianji_control_plane.repo.access_groups import all_access_groups
+from tianji_control_plane.repo.keys import get_key
 from tianji_control_plane.repo.models import ModelRow
+from tianji_control_plane.repo.teams import get_team
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,9 +60,13 @@ __all__ = [
     "model_policies",
     "new_model",
     "update_model",
+    "visible_deployments",
 ]
 
 _TABLE: Final = "tianji_proxy_model"
+# LiteLLM's SpecialModelNames.
+_ALL_PROXY_MODELS: Final = frozenset({"all-proxy-models", "*"})
+_ALL_TEAM_MODELS: Final = "all-team-models"
 
 
 class Deployment(msgspec.Struct, frozen=True, kw_only=True):
@@ -278,3 +294,51 @@ async def delete_model(ctx: Ctx, model_id: str, config: Sequence[Deployment]) ->
         await ctx.audit("deleted", _TABLE, model_id, db_model_policy(before), None)
         changes.models[model_id] = None
     return before
+
+
+async def _group_members(db: Db, deployments: Sequence[Deployment]) -> dict[str, list[str]]:
+    """Access group name → model names: stored groups, then deployments' `access_groups`."""
+    groups = {g.access_group: list(g.model_names) for g in await all_access_groups(db)}
+    for dep in deployments:
+        named = dep.model_info.get("access_groups")
+        for group in named if isinstance(named, list) else ():
+            if isinstance(group, str):
+                groups.setdefault(group, []).append(dep.model_name)
+    return groups
+
+
+def _expand(models: Sequence[str], groups: dict[str, list[str]]) -> set[str]:
+    """A `models` list with each access group name replaced by its models (one level)."""
+    out: set[str] = set()
+    for model in models:
+        out.update(groups.get(model, (model,)))
+    return out
+
+
+def _admits(names: set[str], model_name: str) -> bool:
+    if model_name in names or names & _ALL_PROXY_MODELS:
+        return True
+    return any(n.endswith("/*") and model_name.startswith(n[:-1]) for n in names)
+
+
+async def visible_deployments(ctx: Ctx, deployments: Sequence[Deployment]) -> list[Deployment]:
+    """The deployments the caller may call (see the module docstring), in order."""
+    caller = ctx.caller
+    if caller.reads_all:
+        return list(deployments)
+    key = None if caller.key_hash is None else await get_key(ctx.db, caller.key_hash)
+    if key is None:
+        return []
+    team = None if key.team_id is None else await get_team(ctx.db, key.team_id)
+    team_models = list(team.models) if team is not None else []
+    groups = await _group_members(ctx.db, deployments)
+    if key.models:  # get_key_models: the key's list decides
+        names = list(key.models)
+        if _ALL_TEAM_MODELS in names:
+            names = team_models or ["all-proxy-models"]  # a team without a list: all
+        allowed = _expand(names, groups)
+    elif team_models:  # get_team_models
+        allowed = _expand(team_models, groups)
+    else:
+        return list(deployments)
+    return [d for d in deployments if _admits(allowed, d.model_name)]

@@ -1,8 +1,11 @@
 """Internal users: create (with a first key, as LiteLLM), update, delete, read.
 
-A user's teams are kept both ways, as LiteLLM does: `teams` on the user and a
-`{"user_id", "role"}` entry in each team's `members_with_roles`. Deleting a user
-deletes their keys and memberships too (LiteLLM's `/user/delete`).
+A user's teams are kept as `/team/member_add` keeps them (domain/teams.py): `teams`
+on the user, a `{"user_id", "user_email", "role"}` entry in each team's
+`members_with_roles`, and a `tianji_team_membership` row (the member's spend and
+budget in the team), so a user who joined through `/user/new` and one added by
+`/team/member_add` look the same. Deleting a user deletes their keys and
+memberships too (LiteLLM's `/user/delete`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import msgspec
 from msgspec import UNSET
 from tianji_common.errors import InvalidRequest, NotFound
 
+from tianji_control_plane.domain.budgets import create_budget
 from tianji_control_plane.domain.common import Ctx, abbreviate, hash_token, parse_duration, write
 from tianji_control_plane.domain.keys import new_key
 from tianji_control_plane.repo import keys as key_repo
+from tianji_control_plane.repo import memberships as member_repo
 from tianji_control_plane.repo import orgs as org_repo
 from tianji_control_plane.repo import teams as team_repo
 from tianji_control_plane.repo import users as user_repo
-from tianji_control_plane.repo.records import KeyRecord, UserRecord
+from tianji_control_plane.repo.memberships import TeamMembershipRecord
+from tianji_control_plane.repo.records import KeyRecord, TeamRecord, UserRecord
 
 if TYPE_CHECKING:
     from tianji_control_plane.domain.common import Changes
@@ -41,6 +47,7 @@ __all__ = [
 _TABLE: Final = "tianji_user"
 _KEY_TABLE: Final = "tianji_verification_token"
 _TEAM_TABLE: Final = "tianji_team"
+_MEMBER_TABLE: Final = "tianji_team_membership"
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -65,15 +72,25 @@ def check_budget_duration(value: str | None) -> datetime | None:
     return datetime.now(UTC) + parse_duration(value, "budget_duration")
 
 
-def _team_refs(req: NewUser) -> list[tuple[str, str]]:
-    refs: list[tuple[str, str]] = []
+class _TeamRef(msgspec.Struct, frozen=True):
+    """A team `/user/new` joins: its id, the role in it, the member's own budget."""
+
+    team_id: str
+    role: str = "user"
+    max_budget_in_team: float | None = None
+
+
+def _team_refs(req: NewUser) -> list[_TeamRef]:
+    """The teams named, each once (the first mention wins)."""
+    refs: dict[str, _TeamRef] = {}
     for team in req.teams:
-        refs.append((team, "user") if isinstance(team, str) else _ref(team))
-    return refs
+        ref = _TeamRef(team) if isinstance(team, str) else _ref(team)
+        refs.setdefault(ref.team_id, ref)
+    return list(refs.values())
 
 
-def _ref(team: UserTeam) -> tuple[str, str]:
-    return team.team_id, team.user_role
+def _ref(team: UserTeam) -> _TeamRef:
+    return _TeamRef(team.team_id, team.user_role, team.max_budget_in_team)
 
 
 def _user_record(req: NewUser) -> UserRecord:
@@ -85,7 +102,7 @@ def _user_record(req: NewUser) -> UserRecord:
     return UserRecord(
         **fields,
         user_id=req.user_id or str(uuid.uuid4()),
-        teams=[team_id for team_id, _ in _team_refs(req)],
+        teams=[ref.team_id for ref in _team_refs(req)],
         budget_reset_at=check_budget_duration(req.budget_duration),
         created_at=now,
         updated_at=now,
@@ -110,19 +127,62 @@ def _key_record(user: UserRecord, req: NewUser, key: str, actor: str) -> KeyReco
     )
 
 
-async def _join_teams(
-    ctx: Ctx, changes: Changes, user_id: str, refs: list[tuple[str, str]]
-) -> None:
-    for team_id, role in refs:
-        before = await team_repo.get_team(ctx.db, team_id)
+def _user_locks(record: UserRecord) -> list[str]:
+    """The advisory-lock keys team writes use for this user (`teams._user_keys`)."""
+    keys = [record.user_id]
+    if record.user_email:
+        keys.append(f"email:{record.user_email.lower()}")
+    return keys
+
+
+async def _membership(
+    ctx: Ctx, changes: Changes, team: TeamRecord, user_id: str, ref: _TeamRef
+) -> TeamMembershipRecord:
+    """The membership row `/team/member_add` writes: the team's member budget, or the
+    member's own one (`max_budget_in_team`); a row left from before is reused."""
+    budget_id = team.team_member_budget_id
+    if ref.max_budget_in_team is not None:
+        values = {"max_budget": ref.max_budget_in_team}
+        budget_id = (await create_budget(ctx, changes, values, None)).budget_id
+    now = datetime.now(UTC)
+    existing = await member_repo.get_membership(ctx.db, team.team_id, user_id)
+    if existing is not None:
+        after = await member_repo.set_membership_budget(
+            ctx.db, team.team_id, user_id, budget_id, now
+        )
+        await ctx.audit("updated", _MEMBER_TABLE, existing.id, existing, after)
+        assert after is not None  # read in this transaction
+        return after
+    record = TeamMembershipRecord(
+        id=member_repo.membership_id(team.team_id, user_id),
+        team_id=team.team_id,
+        user_id=user_id,
+        budget_id=budget_id,
+        created_at=now,
+        updated_at=now,
+    )
+    stored = await member_repo.insert_membership(ctx.db, record)
+    await ctx.audit("created", _MEMBER_TABLE, stored.id, None, stored)
+    return stored
+
+
+async def _join_teams(ctx: Ctx, changes: Changes, user: UserRecord, refs: list[_TeamRef]) -> None:
+    """Add the user to each team as `/team/member_add` would; the caller holds the locks."""
+    for ref in refs:
+        before = await team_repo.get_team(ctx.db, ref.team_id)
         if before is None:
-            raise InvalidRequest(f"team_id={team_id} does not exist", param="teams")
-        members = [m for m in before.members_with_roles if m.get("user_id") != user_id]
-        members.append({"user_id": user_id, "role": role})
-        values = {"members_with_roles": members, "updated_at": datetime.now(UTC)}
-        after = await team_repo.update_team(ctx.db, team_id, values)
-        await ctx.audit("updated", _TEAM_TABLE, team_id, before, after)
-        changes.teams[team_id] = after
+            raise InvalidRequest(f"team_id={ref.team_id} does not exist", param="teams")
+        members = [m for m in before.members_with_roles if m.get("user_id") != user.user_id]
+        members.append({"user_id": user.user_id, "user_email": user.user_email, "role": ref.role})
+        values = {
+            "members_with_roles": members,
+            "updated_at": datetime.now(UTC),
+            "updated_by": ctx.actor,
+        }
+        after = await team_repo.update_team(ctx.db, ref.team_id, values)
+        await ctx.audit("updated", _TEAM_TABLE, ref.team_id, before, after)
+        changes.teams[ref.team_id] = after
+        await _membership(ctx, changes, before, user.user_id, ref)
 
 
 def _conflict(message: str, param: str) -> InvalidRequest:
@@ -144,12 +204,16 @@ async def new_user(ctx: Ctx, req: NewUser) -> NewUserResult:
     record = _user_record(req)
     key = new_key() if req.auto_create_key else None
     key_record = None if key is None else _key_record(record, req, key, ctx.actor)
+    refs = _team_refs(req)
     async with write(ctx) as changes:
+        # Teams before users, as every team write takes them (`repo.teams.lock`).
+        await team_repo.lock(ctx.db, "team", [ref.team_id for ref in refs])
+        await team_repo.lock(ctx.db, "user", _user_locks(record))
         await _check_free(ctx, record)
         stored = await user_repo.insert_user(ctx.db, record)
         await ctx.audit("created", _TABLE, stored.user_id, None, stored)
         changes.users[stored.user_id] = stored
-        await _join_teams(ctx, changes, stored.user_id, _team_refs(req))
+        await _join_teams(ctx, changes, stored, refs)
         if key_record is not None:
             key_record = await key_repo.insert_key(ctx.db, key_record)
             await ctx.audit("created", _KEY_TABLE, key_record.token, None, key_record)
@@ -210,10 +274,13 @@ async def update_user(ctx: Ctx, req: UpdateUser) -> UserRecord:
 
 
 async def _leave_teams(ctx: Ctx, changes: Changes, user: UserRecord) -> None:
+    """Out of each team's `members_with_roles`; the membership rows go in `delete_users`."""
     for team_id in user.teams:
         before = await team_repo.get_team(ctx.db, team_id)
         if before is None:
             continue
+        for membership in await member_repo.memberships_of(ctx.db, [team_id], user.user_id):
+            await ctx.audit("deleted", _MEMBER_TABLE, membership.id, membership, None)
         members = [m for m in before.members_with_roles if m.get("user_id") != user.user_id]
         values = {"members_with_roles": members, "updated_at": datetime.now(UTC)}
         after = await team_repo.update_team(ctx.db, team_id, values)
@@ -234,6 +301,9 @@ async def delete_users(ctx: Ctx, user_ids: list[str]) -> list[str]:
     if not user_ids:
         raise InvalidRequest("user_ids must list at least one user", param="user_ids")
     async with write(ctx) as changes:
+        listed = await user_repo.get_users(ctx.db, user_ids)
+        await team_repo.lock(ctx.db, "team", [t for u in listed for t in u.teams])
+        await team_repo.lock(ctx.db, "user", [k for u in listed for k in _user_locks(u)])
         found = {u.user_id: u for u in await user_repo.get_users(ctx.db, user_ids)}
         missing = [u for u in user_ids if u not in found]
         if missing:
@@ -245,5 +315,6 @@ async def delete_users(ctx: Ctx, user_ids: list[str]) -> list[str]:
             await ctx.audit("deleted", _TABLE, user.user_id, user, None)
             changes.users[user.user_id] = None
         await org_repo.delete_members_of_users(ctx.db, list(found))
+        await member_repo.delete_memberships_of_users(ctx.db, list(found))
         await user_repo.delete_users(ctx.db, list(found))
     return user_ids

@@ -137,8 +137,23 @@ def map_org(row: Mapping[str, Any], budgets: Mapping[str, Mapping[str, Any]]) ->
     }
 
 
+def _member_budget_id(metadata: object) -> str | None:
+    """LiteLLM keeps a team's default member budget in `metadata.team_member_budget_id`."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    value = metadata.get("team_member_budget_id") if isinstance(metadata, dict) else None
+    return str(value) if isinstance(value, str | int) and value != "" else None
+
+
 def map_team(row: Mapping[str, Any], aliases: Mapping[int, object]) -> dict[str, Any]:
-    """`LiteLLM_TeamTable` → `tianji_team`; team model aliases come from `LiteLLM_ModelTable`."""
+    """`LiteLLM_TeamTable` → `tianji_team`; team model aliases come from `LiteLLM_ModelTable`.
+
+    LiteLLM has no column for the team's member budget: it is `metadata.
+    team_member_budget_id`. We have one (the gateway reads it); `metadata` is kept whole.
+    """
     model_id = row.get("model_id")
     return {
         "team_id": str(row["team_id"]),
@@ -155,6 +170,7 @@ def map_team(row: Mapping[str, Any], aliases: Mapping[int, object]) -> dict[str,
         "model_max_budget": _json(row.get("model_max_budget"), {}),
         "model_aliases": _json(aliases.get(model_id) if isinstance(model_id, int) else None, {}),
         "team_member_permissions": _json(row.get("team_member_permissions"), []),
+        "team_member_budget_id": _member_budget_id(row.get("metadata")),
         "created_at": _when(row.get("created_at")),
         "updated_at": _when(row.get("updated_at")),
     }

@@ -10,11 +10,11 @@ name or what it maps to. A refusal is 403 naming the model, with LiteLLM's text
 access X"). Note: LiteLLM itself answers this with 401 (type
 `key_model_access_denied`); issue 3 asks for 403, a valid caller without the right.
 
-End users (the body's `user`, LiteLLM's customers): a blocked one is refused with
-LiteLLM's 400 "User blocked from making LLM API Calls. User={user}" (its
-`blocked_user_check` text, for master key and virtual keys alike); an
-`allowed_model_region` restricts routing to deployments in that region
-(`routing.region`).
+End users (the body's `user`, LiteLLM's customers): a body without `model` gets the
+end user's `default_model`; a blocked one is refused with LiteLLM's 400 "User
+blocked from making LLM API Calls. User={user}" (its `blocked_user_check` text, for
+master key and virtual keys alike); an `allowed_model_region` restricts routing to
+deployments in that region (`routing.region`).
 """
 
 from __future__ import annotations
@@ -168,8 +168,9 @@ class GuardedPipeline(Pipeline):
     def authorize(self, principal: Principal, parsed: ParsedRequest) -> CustomerPolicy | None:
         """Check the end user and the model; alias `parsed.model` in place."""
         customer = check_customer(self._store, parsed.user)
-        if not parsed.model and customer is not None and customer.default_model:
-            parsed.model = customer.default_model  # needs parse_body to admit no model
+        if not parsed.has_model and customer is not None and customer.default_model:
+            parsed.model = customer.default_model
+        # Still no model: reading it answers LiteLLM's 400 (`request.ParsedRequest`).
         parsed.model = authorize_model(self._store, principal, parsed.model)
         return customer
 
