@@ -17,10 +17,10 @@ import base64
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "PREFIX",
@@ -46,14 +46,26 @@ def is_encrypted(value: object) -> bool:
 
 
 class SecretBox:
-    """Encrypts and decrypts text with one salt key; never logs or repr()s the key."""
+    """Encrypts and decrypts text with one salt key; never logs or repr()s the key.
 
-    __slots__ = ("_aead",)
+    `cryptography` is imported on first use: every gateway builds a box at startup,
+    few ever open one, and the OpenSSL bindings cost several MB of RSS.
+    """
+
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, salt: str) -> None:
         if not salt:
             raise ValueError("an empty salt key cannot encrypt anything")
-        self._aead = AESGCM(hashlib.sha256(salt.encode()).digest())
+        self._key = hashlib.sha256(salt.encode()).digest()
+        self._aead: AESGCM | None = None
+
+    def _cipher(self) -> AESGCM:
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead = AESGCM(self._key)
+        return self._aead
 
     def __repr__(self) -> str:
         return "SecretBox(<redacted>)"
@@ -61,7 +73,7 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> str:
         """A fresh nonce each call, so equal plaintexts give different ciphertexts."""
         nonce = os.urandom(_NONCE)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), None)
+        sealed = self._cipher().encrypt(nonce, plaintext.encode(), None)
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
     def decrypt(self, token: str) -> str:
@@ -75,8 +87,10 @@ class SecretBox:
             raise DecryptError("malformed ciphertext") from exc
         if len(raw) < _NONCE + 16:
             raise DecryptError("malformed ciphertext")
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], None).decode()
+            return self._cipher().decrypt(raw[:_NONCE], raw[_NONCE:], None).decode()
         except InvalidTag as exc:
             raise DecryptError("ciphertext does not verify with this salt key") from exc
 

@@ -234,7 +234,7 @@ def test_not_implemented_warning_once_per_path() -> None:
         "  callbacks: [prometheus, otel]\n"
         "general_settings:\n  litellm_jwtauth: {admin_jwt_scope: s, typo_fieldd: 1}\n"
         + _ONE_MODEL
-        + "    mock_response: hi\n    input_cost_per_audio_token: 0.1\n"
+        + "    mock_response: hi\n    input_cost_per_character: 0.1\n"
         "- model_name: m2\n  litellm_params: {model: x/z, mock_response: hi}\n"
     )
     assert warnings_of(text) == [
@@ -243,7 +243,7 @@ def test_not_implemented_warning_once_per_path() -> None:
         f"warning: litellm_settings.callbacks: {NOT_IMPLEMENTED}",
         f"warning: general_settings.litellm_jwtauth: {NOT_IMPLEMENTED}",
         f"warning: model_list[0].litellm_params.mock_response: {NOT_IMPLEMENTED}",
-        f"warning: model_list[0].litellm_params.input_cost_per_audio_token: {NOT_IMPLEMENTED}",
+        f"warning: model_list[0].litellm_params.input_cost_per_character: {NOT_IMPLEMENTED}",
         f"warning: model_list[1].litellm_params.mock_response: {NOT_IMPLEMENTED}",
     ]
 

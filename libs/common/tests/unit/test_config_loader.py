@@ -133,7 +133,6 @@ def test_big_litellm_config_warnings_are_exact() -> None:
         *(
             f"general_settings.{k}"
             for k in [
-                "alerting",
                 "alerting_threshold",
                 "proxy_batch_write_at",
                 "health_check_interval",
@@ -144,8 +143,6 @@ def test_big_litellm_config_warnings_are_exact() -> None:
         *(
             f"router_settings.{k}"
             for k in [
-                "redis_host",
-                "redis_port",
                 "allowed_fails",
                 "cooldown_time",
                 "enable_pre_call_checks",

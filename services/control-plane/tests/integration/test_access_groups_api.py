@@ -104,3 +104,19 @@ async def test_update_by_ids_and_delete(cp: Any) -> None:
     r = await cp.client.get(f"/access_group/{group}/info", headers=cp.admin)
     assert r.status_code == 404
     assert (await cp.client.get("/access_group/list")).status_code == 401
+
+
+async def test_model_access_group_paths_serve_the_same_routes(cp: Any) -> None:
+    model, group = gname(), gname()
+    await models(cp, model)
+    body = {"access_group": group, "model_names": [model]}
+    r = await cp.client.post("/model_access_group/new", json=body, headers=cp.admin)
+    assert r.status_code == 200, r.text
+    r = await cp.client.get(f"/model_access_group/{group}/info", headers=cp.admin)
+    assert r.status_code == 200 and r.json()["model_names"] == [model]
+    r = await cp.client.get("/model_access_group/list", headers=cp.admin)
+    assert group in {g["access_group"] for g in r.json()["access_groups"]}
+    r = await cp.client.delete(f"/model_access_group/{group}/delete", headers=cp.admin)
+    assert r.status_code == 200, r.text
+    r = await cp.client.get(f"/access_group/{group}/info", headers=cp.admin)
+    assert r.status_code == 404

@@ -140,16 +140,34 @@ IMPLEMENTED: tuple[str, ...] = (
     "model_list[].litellm_params.vertex_ai_location",
     "model_list[].litellm_params.vertex_ai_credentials",
     "model_list[].litellm_params.model_id",
-    # custom pricing, read once per deployment by tianji_common.pricing (audio and image
-    # token prices are not charged yet: usage carries no audio/image token counts)
-    "model_list[].litellm_params.input_cost_per_token",
-    "model_list[].litellm_params.output_cost_per_token",
-    "model_list[].litellm_params.cache_read_input_token_cost",
-    "model_list[].litellm_params.input_cost_per_token_cache_hit",
+    # custom pricing, read once per deployment by tianji_common.pricing (docs/pricing.md)
     "model_list[].litellm_params.cache_creation_input_token_cost",
-    "model_list[].litellm_params.output_cost_per_reasoning_token",
+    "model_list[].litellm_params.cache_creation_input_token_cost_above_200k_tokens",
+    "model_list[].litellm_params.cache_read_input_token_cost",
+    "model_list[].litellm_params.cache_read_input_token_cost_above_200k_tokens",
+    "model_list[].litellm_params.cache_read_input_token_cost_flex",
+    "model_list[].litellm_params.cache_read_input_token_cost_priority",
+    "model_list[].litellm_params.input_cost_per_audio_token",
+    "model_list[].litellm_params.input_cost_per_image",
+    "model_list[].litellm_params.input_cost_per_pixel",
     "model_list[].litellm_params.input_cost_per_second",
+    "model_list[].litellm_params.input_cost_per_token",
+    "model_list[].litellm_params.input_cost_per_token_above_128k_tokens",
+    "model_list[].litellm_params.input_cost_per_token_above_200k_tokens",
+    "model_list[].litellm_params.input_cost_per_token_cache_hit",
+    "model_list[].litellm_params.input_cost_per_token_flex",
+    "model_list[].litellm_params.input_cost_per_token_priority",
+    "model_list[].litellm_params.output_cost_per_audio_token",
+    "model_list[].litellm_params.output_cost_per_image",
+    "model_list[].litellm_params.output_cost_per_image_token",
+    "model_list[].litellm_params.output_cost_per_pixel",
+    "model_list[].litellm_params.output_cost_per_reasoning_token",
     "model_list[].litellm_params.output_cost_per_second",
+    "model_list[].litellm_params.output_cost_per_token",
+    "model_list[].litellm_params.output_cost_per_token_above_128k_tokens",
+    "model_list[].litellm_params.output_cost_per_token_above_200k_tokens",
+    "model_list[].litellm_params.output_cost_per_token_flex",
+    "model_list[].litellm_params.output_cost_per_token_priority",
     # litellm_settings
     "litellm_settings.drop_params",
     "litellm_settings.num_retries",
@@ -167,6 +185,10 @@ IMPLEMENTED: tuple[str, ...] = (
     "general_settings.embedding_model",
     "general_settings.litellm_key_header_name",
     "general_settings.always_include_stream_usage",
+    # budget alerts from the spend-worker (tianji_spend_worker.alerts.config)
+    "general_settings.alerting",
+    "general_settings.alert_types",
+    "general_settings.alert_to_webhook_url",
     # router_settings
     "router_settings.routing_strategy",
     "router_settings.num_retries",
@@ -174,6 +196,10 @@ IMPLEMENTED: tuple[str, ...] = (
     "router_settings.stream_timeout",
     "router_settings.retry_after",
     "router_settings.model_group_alias",
+    # shared rate-limit and budget counters (tianji_gateway.limits)
+    "router_settings.redis_host",
+    "router_settings.redis_port",
+    "router_settings.redis_password",
 )
 
 # Types of the implemented litellm_params that go into the upstream body as defaults.

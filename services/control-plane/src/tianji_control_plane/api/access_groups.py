@@ -1,7 +1,8 @@
 """`/access_group/*`: LiteLLM's model access group routes, paths and payloads as LiteLLM's.
 
-(The issue calls them `/model_access_group/*` after LiteLLM's module name,
-`model_access_group_management_endpoints.py`; the paths LiteLLM serves are these.)
+Each is also served under `/model_access_group/*` (the name of LiteLLM's module,
+`model_access_group_management_endpoints.py`, which issue 3 used); the paths LiteLLM
+itself serves are the `/access_group/*` ones.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def access_group_routes(
 ) -> list[ControllerRouterHandler]:
     """Every `/access_group/*` route, bound to `state` and the config's deployments."""
 
-    @post("/access_group/new", status_code=200)
+    @post(["/access_group/new", "/model_access_group/new"], status_code=200)
     async def new(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
         body = decode_body(await request.body(), GroupBody)
@@ -63,20 +64,26 @@ def access_group_routes(
         row = await domain.create_group(ctx, body, deps)
         return json_response(_changed(row, body, deps))
 
-    @get("/access_group/list")
+    @get(["/access_group/list", "/model_access_group/list"])
     async def list_(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx = await state.authorize(request)
         deps = await all_deployments(ctx.db, config)
         rows = await all_access_groups(ctx.db)
         return json_response({"access_groups": [_info(r, deps) for r in rows]})
 
-    @get("/access_group/{access_group:str}/info")
+    @get(["/access_group/{access_group:str}/info", "/model_access_group/{access_group:str}/info"])
     async def info(request: Request[Any, Any, Any], access_group: FromPath[str]) -> Response[bytes]:
         ctx = await state.authorize(request)
         row = await domain.get_group_or_404(ctx.db, access_group)
         return json_response(_info(row, await all_deployments(ctx.db, config)))
 
-    @put("/access_group/{access_group:str}/update", status_code=200)
+    @put(
+        [
+            "/access_group/{access_group:str}/update",
+            "/model_access_group/{access_group:str}/update",
+        ],
+        status_code=200,
+    )
     async def update(
         request: Request[Any, Any, Any], access_group: FromPath[str]
     ) -> Response[bytes]:
@@ -86,7 +93,13 @@ def access_group_routes(
         row = await domain.update_group(ctx, access_group, body, deps)
         return json_response(_changed(row, body, deps))
 
-    @delete("/access_group/{access_group:str}/delete", status_code=200)
+    @delete(
+        [
+            "/access_group/{access_group:str}/delete",
+            "/model_access_group/{access_group:str}/delete",
+        ],
+        status_code=200,
+    )
     async def remove(
         request: Request[Any, Any, Any], access_group: FromPath[str]
     ) -> Response[bytes]:

@@ -173,6 +173,12 @@ def _models() -> dict[tuple[str, str], Rule]:
         ("DELETE", "/access_group/{access_group}/delete"): _ADMIN,
         ("GET", "/access_group/list"): _VIEWER,
         ("GET", "/access_group/{access_group}/info"): _VIEWER,
+        # The same handlers under the name issue 3 used (LiteLLM serves /access_group/*).
+        ("POST", "/model_access_group/new"): _ADMIN,
+        ("PUT", "/model_access_group/{access_group}/update"): _ADMIN,
+        ("DELETE", "/model_access_group/{access_group}/delete"): _ADMIN,
+        ("GET", "/model_access_group/list"): _VIEWER,
+        ("GET", "/model_access_group/{access_group}/info"): _VIEWER,
         ("POST", "/v1/access_group"): _ADMIN,
         ("GET", "/v1/access_group"): _VIEWER,
         ("GET", "/v1/access_group/{access_group_id}"): _VIEWER,

@@ -154,12 +154,15 @@ class Planner:
 
     def plan(self, principal: Principal, parsed: ParsedRequest) -> Plan | None:
         """The checks for this request, or None when nothing limits it."""
+        store = self._store
+        keyed = store is not None and not principal.is_admin and principal.key_hash is not None
+        if not (keyed or parsed.user or self._router.rate_limited):
+            return None  # the master key, no end user, no deployment limits: nothing to do
         now = self._clock()
         window = int(now // WINDOW)
         plan = Plan(window_end=(window + 1) * WINDOW)
-        store = self._store
         est: int | None = None
-        if store is not None and not principal.is_admin and principal.key_hash is not None:
+        if keyed and store is not None and principal.key_hash is not None:
             key: KeyPolicy | None = _section(store, "keys").get(principal.key_hash)
             if key is not None:
                 est = self._principal(plan, store, principal, key, parsed, window)

@@ -64,13 +64,16 @@ class _Table:
     broken: dict[str, GatewayError]
     wild_cache: dict[str, ModelGroup]
     access_groups: dict[str, frozenset[str]]
+    rate_limited: bool  # some deployment has `rpm` or `tpm` (the limiter's fast path)
 
 
 def _table(deployments: Iterable[Deployment], broken: Mapping[str, GatewayError]) -> _Table:
     by_name: dict[str, list[Deployment]] = {}
     groups: dict[str, set[str]] = {}
+    rate_limited = False
     for d in deployments:
         by_name.setdefault(d.model_name, []).append(d)
+        rate_limited = rate_limited or d.rpm is not None or d.tpm is not None
         for group in d.model_info.get("access_groups") or ():
             if isinstance(group, str):
                 groups.setdefault(group, set()).add(d.model_name)
@@ -84,6 +87,7 @@ def _table(deployments: Iterable[Deployment], broken: Mapping[str, GatewayError]
         broken=dict(broken),
         wild_cache={},
         access_groups={g: frozenset(ns) for g, ns in groups.items()},
+        rate_limited=rate_limited,
     )
 
 
@@ -136,6 +140,11 @@ class Router:
     def model_names(self) -> list[str]:
         """Public model names (exact groups), as `/v1/models` lists them."""
         return list(self._t.exact)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether any deployment has an `rpm` or `tpm` limit."""
+        return self._t.rate_limited
 
     @property
     def access_groups(self) -> Mapping[str, frozenset[str]]:

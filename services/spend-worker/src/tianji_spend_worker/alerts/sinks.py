@@ -9,7 +9,6 @@ their secret in the path (Slack's do).
 from __future__ import annotations
 
 import asyncio
-import smtplib
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -109,6 +108,8 @@ class EmailSink:
         await asyncio.to_thread(self._send, message)
 
     def _send(self, message: EmailMessage) -> None:
+        import smtplib
+
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:

@@ -12,49 +12,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from tianji_common.db.testing import postgres_server, temporary_database
 
 from tests.e2e.conftest import MASTER_KEY, e2e_config
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.private_nats import PrivateNats, nats_server_bin
+from tests.support.private_nats import PrivateNats
 from tests.support.proc import TianjiProcess, start_tianji
-from tests.support.spend_env import WorkerProcess, migrate, wait_for
+from tests.support.spend_env import (
+    WorkerProcess,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 OUTAGE = 10.0
 CLIENTS = 4
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        if url is None:
-            pytest.skip("no Postgres: set DATABASE_URL (or run a Docker engine)")
-        yield url
-
-
-@pytest.fixture
-async def db_url(server_url: str) -> AsyncIterator[str]:
-    async with temporary_database(server_url, prefix="tianji_spend_outage") as url:
-        await asyncio.to_thread(migrate, url)
-        yield url
-
-
-@pytest.fixture
-def private_nats() -> Iterator[PrivateNats]:
-    if nats_server_bin() is None:
-        pytest.skip("no nats-server binary on this machine")
-    server = PrivateNats().start()
-    yield server
-    server.close()
 
 
 class Load:

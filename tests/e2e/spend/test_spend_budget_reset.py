@@ -10,7 +10,6 @@ on `tianji.spend.updated.v1`; later spend is broadcast as absolute totals with a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,38 +17,18 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
-from tianji_common.db.testing import postgres_server, temporary_database
 from tianji_common.events import SpendUpdated, decode_spend
 from tianji_common.nats_names import SPEND_UPDATED_SUBJECT
 
-from tests.support.private_nats import PrivateNats, nats_server_bin
-from tests.support.spend_env import WorkerProcess, make_event, migrate, publish, wait_for
+from tests.support.private_nats import PrivateNats
+from tests.support.spend_env import (
+    WorkerProcess,
+    make_event,
+    publish,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        if url is None:
-            pytest.skip("no Postgres: set DATABASE_URL (or run a Docker engine)")
-        yield url
-
-
-@pytest.fixture
-async def db_url(server_url: str) -> AsyncIterator[str]:
-    async with temporary_database(server_url, prefix="tianji_spend_reset") as url:
-        await asyncio.to_thread(migrate, url)
-        yield url
-
-
-@pytest.fixture
-def private_nats() -> Iterator[PrivateNats]:
-    if nats_server_bin() is None:
-        pytest.skip("no nats-server binary on this machine")
-    server = PrivateNats().start()
-    yield server
-    server.close()
 
 
 async def _key(db_url: str) -> tuple[Decimal, datetime | None]:

@@ -10,16 +10,20 @@ generic webhook answers 500 once: the alert is retried, and still sent once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from tianji_common.db.testing import postgres_server, temporary_database
 
 from tests.support.alert_receivers import AlertReceivers
-from tests.support.private_nats import PrivateNats, nats_server_bin
-from tests.support.spend_env import WorkerProcess, make_event, migrate, publish, wait_for
+from tests.support.private_nats import PrivateNats
+from tests.support.spend_env import (
+    WorkerProcess,
+    make_event,
+    publish,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -29,30 +33,6 @@ general_settings:
   alerting: ["slack", "webhook", "email"]
   alerting_threshold: 300
 """
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        if url is None:
-            pytest.skip("no Postgres: set DATABASE_URL (or run a Docker engine)")
-        yield url
-
-
-@pytest.fixture
-async def db_url(server_url: str) -> AsyncIterator[str]:
-    async with temporary_database(server_url, prefix="tianji_spend_alerts") as url:
-        await asyncio.to_thread(migrate, url)
-        yield url
-
-
-@pytest.fixture
-def private_nats() -> Iterator[PrivateNats]:
-    if nats_server_bin() is None:
-        pytest.skip("no nats-server binary on this machine")
-    server = PrivateNats().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture

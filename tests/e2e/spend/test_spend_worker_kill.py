@@ -9,20 +9,17 @@ writes, restarted, and every total must then be exact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tianji_common.db.testing import postgres_server, temporary_database
 
-from tests.support.private_nats import PrivateNats, nats_server_bin
+from tests.support.private_nats import PrivateNats
 from tests.support.spend_env import (
     WorkerProcess,
     count_rows,
     fetchval,
     make_event,
-    migrate,
     publish,
     total,
     wait_for,
@@ -32,30 +29,6 @@ pytestmark = pytest.mark.e2e
 
 N = 4000
 TEAMS = ("team-a", "team-b")
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        if url is None:
-            pytest.skip("no Postgres: set DATABASE_URL (or run a Docker engine)")
-        yield url
-
-
-@pytest.fixture
-async def db_url(server_url: str) -> AsyncIterator[str]:
-    async with temporary_database(server_url, prefix="tianji_spend_kill") as url:
-        await asyncio.to_thread(migrate, url)
-        yield url
-
-
-@pytest.fixture
-def private_nats() -> Iterator[PrivateNats]:
-    if nats_server_bin() is None:
-        pytest.skip("no nats-server binary on this machine")
-    server = PrivateNats().start()
-    yield server
-    server.close()
 
 
 async def _seed(db_url: str) -> None:
