@@ -415,8 +415,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--virtual-key",
         action="store_true",
-        help="create a virtual key through /key/generate (models and limits as a tenant "
-        "would have them) and send it instead of the master key",
+        help="create a virtual key through /key/generate (a model list) and send it instead "
+        "of the master key",
+    )
+    p.add_argument(
+        "--key-budget",
+        action="store_true",
+        help="with --virtual-key: the key also has a team and a budget (limits on the path)",
     )
     p.add_argument("--config", type=Path, default=None, help="your own config.yaml")
     p.add_argument("--model", default="bench-model", help="model name to request")
@@ -528,12 +533,12 @@ def _start_target(
     wait_ready(f"{base}/health/readiness", proc, args.ready_timeout, log)
     print(f"gateway ready on {base} (pid {proc.pid})")
     if args.virtual_key and args.key is None and master is not None:
-        return proc, generate_virtual_key(base, master, args.model), base
+        return proc, generate_virtual_key(base, master, args.model, args.key_budget), base
     return proc, args.key or master, base
 
 
-def generate_virtual_key(base: str, master: str, model: str) -> str:
-    """A key as a tenant holds one: a model list, a team, a budget far above the run."""
+def generate_virtual_key(base: str, master: str, model: str, budget: bool) -> str:
+    """A key with a model list; with `budget`, also a team and a budget far above the run."""
     headers = {"authorization": f"Bearer {master}", "content-type": "application/json"}
 
     def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -544,12 +549,13 @@ def generate_virtual_key(base: str, master: str, model: str) -> str:
             out: dict[str, Any] = json.loads(resp.read())
             return out
 
-    team = call("/team/new", {"team_alias": "bench", "models": [model]})
-    key = call(
-        "/key/generate",
-        {"models": [model], "team_id": team["team_id"], "max_budget": 1_000_000.0},
-    )
-    print("sending a virtual key (team, model list, budget) instead of the master key")
+    body: dict[str, Any] = {"models": [model]}
+    if budget:
+        team = call("/team/new", {"team_alias": "bench", "models": [model]})
+        body |= {"team_id": team["team_id"], "max_budget": 1_000_000.0}
+    key = call("/key/generate", body)
+    what = "team, model list, budget" if budget else "model list"
+    print(f"sending a virtual key ({what}) instead of the master key")
     return str(key["key"])
 
 

@@ -13,7 +13,7 @@ a JetStream backlog into Postgres, acks and all. Steps:
    from the first committed row to the last (startup excluded, also reported);
 5. exactness check: row count == N, and every key's spend == the sum of its costs.
 
-Options: `--events` (50000), `--batch` (SPEND_BATCH, 1024), `--concurrency`
+Options: `--events` (50000), `--batch` (SPEND_BATCH, 2048), `--concurrency`
 (SPEND_CONCURRENCY, 2), `--keys` (200).
 Results: one JSON line on stdout, and `.bench/spend_worker.json`.
 """
@@ -257,7 +257,7 @@ async def _check(db: str, per_key: dict[str, Decimal]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2, help="SPEND_CONCURRENCY")
     args = parser.parse_args()

@@ -27,7 +27,7 @@ class Settings(StrictConfig, frozen=True, kw_only=True):
     database_url: str
     nats_url: str
     spool_dir: str = _DEFAULT_SPOOL_DIR  # dead letters spool here while NATS is down
-    batch: int = 1024
+    batch: int = 2048
     concurrency: int = 2  # pull loops (batches in flight) sharing the durable
     reset_interval: float = 60.0  # seconds between budget-reset passes
     config_path: str | None = None  # LiteLLM config: general_settings.alerting and friends
@@ -41,7 +41,7 @@ class Settings(StrictConfig, frozen=True, kw_only=True):
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """DATABASE_URL and NATS_URL are required.
 
-    Optional: SPOOL_DIR, SPEND_BATCH (1024), SPEND_CONCURRENCY (2),
+    Optional: SPOOL_DIR, SPEND_BATCH (2048), SPEND_CONCURRENCY (2),
     SPEND_RESET_INTERVAL (seconds, default 60) and TIANJI_CONFIG / CONFIG_FILE_PATH
     (the config file alerts are read from).
     """
@@ -51,7 +51,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"spend-worker: set {' and '.join(missing)}")
     spool_dir = env.get("SPOOL_DIR") or env.get("TIANJI_SPOOL_DIR") or _DEFAULT_SPOOL_DIR
     try:
-        batch = int(env.get("SPEND_BATCH", "1024"))
+        batch = int(env.get("SPEND_BATCH", "2048"))
         concurrency = int(env.get("SPEND_CONCURRENCY", "2"))
     except ValueError as exc:
         raise SettingsError(

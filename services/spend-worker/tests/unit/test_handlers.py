@@ -109,7 +109,7 @@ def test_settings_need_database_and_nats() -> None:
         from_env({})
     settings = from_env({"DATABASE_URL": "sqlite:///x.db", "NATS_URL": "nats://n:4222"})
     assert (
-        settings.batch == 1024
+        settings.batch == 2048
         and settings.concurrency == 2
         and str(settings.spool_path) == "/var/lib/tianji/spool"
     )
