@@ -100,7 +100,9 @@ async def test_split_services_account_every_request_once(
             env={"NATS_URL": nats_url, "TIANJI_SPOOL_DIR": str(tmp_path / "gw-spool")},
         )
         control = await asyncio.to_thread(
-            start_tianji, ["control-plane"], env={"DATABASE_URL": db_url}
+            start_tianji,
+            ["control-plane"],
+            env={"DATABASE_URL": db_url, "TIANJI_MASTER_KEY": MASTER_KEY},
         )
         ids = await asyncio.to_thread(_traffic, gateway)
         deadline = time.monotonic() + 20
@@ -145,3 +147,23 @@ def _traffic(gateway: TianjiProcess) -> list[str]:
         for _ in s.iter_lines():
             pass
     return ids
+
+
+def test_control_plane_without_a_master_key_refuses_to_start(tmp_path: Path) -> None:
+    """Deny by default: no master key would leave every management route open."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TIANJI_MASTER_KEY", "LITELLM_MASTER_KEY", "NATS_URL")
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'never.db'}"
+    out = subprocess.run(
+        [tianji_bin(), "control-plane", "--host", "127.0.0.1", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "no master key is set" in out.stderr

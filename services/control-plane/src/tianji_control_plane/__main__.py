@@ -23,6 +23,7 @@ from tianji_control_plane.app import build_control_plane, redact_url
 __all__ = ["main", "run_control_plane"]
 
 log = logging.getLogger("tianji.control_plane")
+_PERMIT_OPEN = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
 
 
 def _version() -> str:
@@ -41,6 +42,13 @@ async def run_control_plane(
         raise SystemExit("tianji control-plane: DATABASE_URL is required")
     log.info("control plane database: %s", redact_url(db_url))
     master_key = env.get("TIANJI_MASTER_KEY") or env.get("LITELLM_MASTER_KEY")
+    if not master_key and env.get(_PERMIT_OPEN, "").lower() not in ("1", "true", "yes"):
+        # Without a master key every management route would be open: deny by default.
+        raise SystemExit(
+            "tianji control-plane: no master key is set (TIANJI_MASTER_KEY or "
+            f"LITELLM_MASTER_KEY); every management route would be open. Set one, or opt "
+            f"out with {_PERMIT_OPEN}=true."
+        )
     nats_url = env.get("NATS_URL")
     # Policy changes go out as core-NATS fan-out; the spool is only for JetStream
     # publishes, which the control plane does not make.
