@@ -29,12 +29,12 @@ def test_warnings_do_not_fail(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text(
         "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a}\n"
-        "general_settings: {master_kye: x, alerting: [slack]}\n"
+        "general_settings: {master_kye: x, alerting_threshold: 300}\n"
     )
     out = check(f)
     assert out.returncode == 0
     assert "master_key" in out.stdout  # did you mean
-    assert "general_settings.alerting" in out.stdout
+    assert "general_settings.alerting_threshold" in out.stdout
 
 
 def test_errors_fail_with_path(tmp_path: Path) -> None:
