@@ -59,13 +59,21 @@ def _group_prices(group: ModelGroup) -> _GroupPrices:
 
 
 class Estimator:
-    """Per-request reservation in nano-USD; group prices are cached by group name."""
+    """Per-request reservation in nano-USD; group prices are cached by group name.
+
+    The cache is dropped whenever the router swaps its deployments, so a model added,
+    repriced or removed through `/model/*` is estimated at its new prices.
+    """
 
     def __init__(self, default_output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> None:
         self._default_output = default_output_tokens
         self._prices: dict[str, _GroupPrices] = {}
+        self._generation: object = None  # the router's deployments the cache was built on
 
     def _prices_for(self, model: str, router: Router) -> _GroupPrices | None:
+        if router.generation is not self._generation:  # deployments changed (DB models)
+            self._prices = {}
+            self._generation = router.generation
         cached = self._prices.get(model)
         if cached is not None:
             return cached

@@ -142,6 +142,11 @@ class Router:
         return list(self._t.exact)
 
     @property
+    def generation(self) -> object:
+        """Changes identity whenever `update` swaps the deployments (for callers' caches)."""
+        return self._t
+
+    @property
     def rate_limited(self) -> bool:
         """Whether any deployment has an `rpm` or `tpm` limit."""
         return self._t.rate_limited
